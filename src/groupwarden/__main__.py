@@ -1,0 +1,3 @@
+from groupwarden.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""What every service call needs: the store, who is acting, and whether changes are allowed."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from groupwarden.domain.errors import ReadOnly
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    user: str
+    host: str
+    address: str | None = None
+
+    @classmethod
+    def current(cls) -> Actor:
+        try:
+            user = getpass.getuser()
+        except Exception:
+            user = f"uid:{os.getuid()}"
+        # SSH_CLIENT is "address port localport": the address tells which bastion client acted.
+        ssh = os.environ.get("SSH_CLIENT") or os.environ.get("SSH_CONNECTION") or ""
+        return cls(user=user, host=socket.gethostname(), address=ssh.split()[0] if ssh else None)
+
+    def __str__(self) -> str:
+        where = f"{self.user}@{self.host}"
+        return f"{where} from {self.address}" if self.address else where
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Context:
+    engine: Engine
+    read_only: bool = False
+    actor: Actor = field(default_factory=Actor.current)
+
+    def require_writable(self, action: str) -> None:
+        """The one place read-only mode is enforced; every change calls it first."""
+        if self.read_only:
+            raise ReadOnly(action)
+
+    @classmethod
+    def open(cls, db: str | None = None, *, read_only: bool = False) -> Context:
+        from groupwarden.store.db import open_engine, resolve_url
+
+        return cls(engine=open_engine(resolve_url(db)), read_only=read_only)
+
+    def close(self) -> None:
+        self.engine.dispose()

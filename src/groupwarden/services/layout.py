@@ -1,0 +1,217 @@
+"""Workspaces and folders, and importing a whole layout (workspaces, folders, grants)."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, text
+
+from groupwarden.domain.errors import BadInput, NotFound
+from groupwarden.domain.principals import Target, check_folder_name, check_workspace_id
+from groupwarden.services.context import Context
+from groupwarden.store.db import write_transaction
+from groupwarden.store.models import Folder, Workspace
+
+
+@dataclass(frozen=True, slots=True)
+class FolderRow:
+    id: int
+    workspace: str
+    name: str
+    summary: str
+    grants: int
+
+    @property
+    def target(self) -> str:
+        return f"{self.workspace}/{self.name}"
+
+
+@dataclass(slots=True)
+class WorkspaceRow:
+    id: str
+    name: str
+    folders: list[FolderRow] = field(default_factory=list)
+
+
+def resolve_folder(conn: Connection, target: Target) -> int:
+    row = conn.execute(
+        select(Folder.id).where(
+            Folder.workspace_id == target.workspace, Folder.name == target.folder
+        )
+    ).scalar_one_or_none()
+    if row is not None:
+        return row
+    exists = conn.execute(select(Workspace.id).where(Workspace.id == target.workspace)).first()
+    if exists is None:
+        raise NotFound(
+            f"no workspace {target.workspace!r}; add it with `groupwarden workspace add`"
+        )
+    raise NotFound(
+        f"no folder {target.folder!r} in workspace {target.workspace!r}; add it with"
+        " `groupwarden folder add`"
+    )
+
+
+def _add_workspace(conn: Connection, workspace_id: str, name: str | None) -> bool:
+    check_workspace_id(workspace_id)
+    row = conn.execute(select(Workspace).where(Workspace.id == workspace_id)).first()
+    if row is not None:
+        if name is not None and row.name != name:
+            conn.execute(
+                text("UPDATE workspaces SET name = :n WHERE id = :i"),
+                {"n": name, "i": workspace_id},
+            )
+        return False
+    conn.execute(insert(Workspace).values(id=workspace_id, name=name or workspace_id))
+    return True
+
+
+def _add_folder(conn: Connection, workspace_id: str, folder: str, summary: str | None) -> bool:
+    check_workspace_id(workspace_id)
+    check_folder_name(folder)
+    if conn.execute(select(Workspace.id).where(Workspace.id == workspace_id)).first() is None:
+        raise NotFound(
+            f"no workspace {workspace_id!r}; add it first with `groupwarden workspace add`"
+        )
+    row = conn.execute(
+        select(Folder).where(Folder.workspace_id == workspace_id, Folder.name == folder)
+    ).first()
+    if row is not None:
+        if summary is not None and row.summary != summary:
+            conn.execute(
+                text("UPDATE folders SET summary = :s WHERE id = :i"), {"s": summary, "i": row.id}
+            )
+        return False
+    conn.execute(
+        insert(Folder).values(workspace_id=workspace_id, name=folder, summary=summary or "")
+    )
+    return True
+
+
+def add_workspace(ctx: Context, workspace_id: str, name: str | None = None) -> bool:
+    """Create a workspace (or rename it); True when it is new."""
+    check_workspace_id(workspace_id)
+    ctx.require_writable("adding a workspace")
+    with write_transaction(ctx.engine) as conn:
+        return _add_workspace(conn, workspace_id, name)
+
+
+def add_folder(ctx: Context, workspace_id: str, folder: str, summary: str | None = None) -> bool:
+    """Create a folder in an existing workspace; True when it is new."""
+    check_workspace_id(workspace_id)
+    check_folder_name(folder)
+    ctx.require_writable("adding a folder")
+    with write_transaction(ctx.engine) as conn:
+        return _add_folder(conn, workspace_id, folder, summary)
+
+
+def list_workspaces(ctx: Context) -> list[WorkspaceRow]:
+    with ctx.engine.connect() as conn:
+        spaces = {
+            r.id: WorkspaceRow(r.id, r.name)
+            for r in conn.execute(select(Workspace).order_by(Workspace.id))
+        }
+        counts = dict(
+            conn.execute(text("SELECT folder_id, COUNT(*) FROM grants GROUP BY folder_id")).all()
+        )
+        for r in conn.execute(select(Folder).order_by(Folder.workspace_id, Folder.name)):
+            spaces[r.workspace_id].folders.append(
+                FolderRow(r.id, r.workspace_id, r.name, r.summary, counts.get(r.id, 0))
+            )
+    return list(spaces.values())
+
+
+@dataclass(slots=True)
+class LayoutResult:
+    workspaces_added: int = 0
+    folders_added: int = 0
+    grants_changed: int = 0
+    grants_unchanged: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"{self.workspaces_added} workspaces added, {self.folders_added} folders added,"
+            f" {self.grants_changed} grants set, {self.grants_unchanged} already in place"
+        )
+
+
+def read_layout(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"cannot read layout file {path}: {exc.strerror}") from None
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(raw)
+        else:
+            data = tomllib.loads(raw)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise BadInput(
+            f"layout file {path} is not valid {path.suffix.lstrip('.').upper() or 'TOML'}: {exc}"
+        ) from None
+    if not isinstance(data, dict):
+        raise BadInput(f"layout file {path}: the top level must be a table / object")
+    return data
+
+
+def _layout_entries(
+    data: dict[str, Any], where: str
+) -> list[tuple[str, str | None, list[tuple[str, str | None, list[tuple[str, str]]]]]]:
+    """Check the whole layout before anything is written; return it in plain tuples."""
+    spaces = data.get("workspaces")
+    if not isinstance(spaces, list):
+        raise BadInput(f"{where}: expected a list named 'workspaces'")
+    out = []
+    for i, space in enumerate(spaces):
+        at = f"{where}: workspaces[{i}]"
+        if not isinstance(space, dict) or not isinstance(space.get("id"), str):
+            raise BadInput(f"{at}: each workspace needs an 'id'")
+        check_workspace_id(space["id"])
+        folders = []
+        for j, folder in enumerate(space.get("folders", [])):
+            fat = f"{at}.folders[{j}]"
+            if not isinstance(folder, dict) or not isinstance(folder.get("name"), str):
+                raise BadInput(f"{fat}: each folder needs a 'name'")
+            check_folder_name(folder["name"])
+            grants = []
+            for k, grant in enumerate(folder.get("grants", [])):
+                gat = f"{fat}.grants[{k}]"
+                if (
+                    not isinstance(grant, dict)
+                    or not isinstance(grant.get("principal"), str)
+                    or not isinstance(grant.get("role"), str)
+                ):
+                    raise BadInput(f"{gat}: each grant needs a 'principal' and a 'role'")
+                grants.append((grant["principal"], grant["role"]))
+            folders.append((folder["name"], folder.get("summary"), grants))
+        out.append((space["id"], space.get("name"), folders))
+    return out
+
+
+def import_layout(ctx: Context, path: Path) -> LayoutResult:
+    """Create the workspaces, folders and grants of a layout file; running it twice changes nothing.
+
+    All or nothing: one bad entry (an unknown group, a bad role) and nothing is written.
+    """
+    from groupwarden.services.grants import apply_grant
+
+    data = read_layout(path)
+    entries = _layout_entries(data, f"layout file {path}")
+    ctx.require_writable("importing a layout")
+    result = LayoutResult()
+    with write_transaction(ctx.engine) as conn:
+        for space_id, space_name, folders in entries:
+            result.workspaces_added += _add_workspace(conn, space_id, space_name)
+            for folder, summary, grants in folders:
+                result.folders_added += _add_folder(conn, space_id, folder, summary)
+                for principal, role in grants:
+                    change = apply_grant(ctx, conn, principal, f"{space_id}/{folder}", role)
+                    if change.changed:
+                        result.grants_changed += 1
+                    else:
+                        result.grants_unchanged += 1
+    return result

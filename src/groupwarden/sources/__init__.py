@@ -1,0 +1,1 @@
+"""Identity-provider clients. Each yields a normalised, complete Snapshot or raises SyncError."""

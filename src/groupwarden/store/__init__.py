@@ -1,0 +1,1 @@
+"""SQLAlchemy 2.0 models, engine and session setup, and Alembic migrations."""

@@ -1,0 +1,180 @@
+"""The cache schema. Every change to it ships with an Alembic migration."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Source(Base):
+    """An identity provider the cache is synced from."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    url: Mapped[str] = mapped_column(Text, default="")
+    last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Opaque per-source cursor for incremental syncs (a Graph delta link, say).
+    sync_state: Mapped[str | None] = mapped_column(Text)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("source_id", "upstream_id", name="uq_users_upstream"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    upstream_id: Mapped[str] = mapped_column(String(255))
+    user_name: Mapped[str] = mapped_column(String(255), index=True)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    # Newline-separated, primary first: a list column would cost a join per user.
+    emails: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    raw_status: Mapped[str | None] = mapped_column(String(40))
+    # Set when the user disappears upstream; the row stays so grants can name it.
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Group(Base):
+    """An instance group, identified by (source, upstream id), never by its name."""
+
+    __tablename__ = "instance_groups"
+    __table_args__ = (UniqueConstraint("source_id", "upstream_id", name="uq_groups_upstream"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    upstream_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(String(40))
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UserMembership(Base):
+    """A user who is a direct member of a group."""
+
+    __tablename__ = "user_memberships"
+    __table_args__ = (Index("ix_user_memberships_user", "user_id"),)
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("instance_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class GroupMembership(Base):
+    """A group nested directly inside another: members of child are members of parent."""
+
+    __tablename__ = "group_memberships"
+    __table_args__ = (Index("ix_group_memberships_child", "child_id"),)
+
+    parent_id: Mapped[int] = mapped_column(
+        ForeignKey("instance_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    child_id: Mapped[int] = mapped_column(
+        ForeignKey("instance_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+
+
+class Folder(Base):
+    __tablename__ = "folders"
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_folders_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    summary: Mapped[str] = mapped_column(Text, default="")
+
+
+class Grant(Base):
+    """A role for one principal on a folder, or on one item inside it (item_path set).
+
+    principal_key ('g:<group id>' or 'u:<user id>') makes one grant per (target, principal)
+    a plain unique constraint. version rises on every change, so a change made against a
+    stale view can be detected and refused.
+    """
+
+    __tablename__ = "grants"
+    __table_args__ = (
+        UniqueConstraint("folder_id", "item_path", "principal_key", name="uq_grants_target"),
+        Index("ix_grants_group", "group_id"),
+        Index("ix_grants_user", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id"))
+    item_path: Mapped[str] = mapped_column(String(500), default="")
+    principal_key: Mapped[str] = mapped_column(String(40))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("instance_groups.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    role: Mapped[str] = mapped_column(String(10))
+    granted_by: Mapped[str] = mapped_column(String(255))
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class AuditEvent(Base):
+    """One role change. Written in the same transaction as the change; never updated."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    actor_host: Mapped[str] = mapped_column(String(255))
+    actor_address: Mapped[str | None] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(20))
+    target: Mapped[str] = mapped_column(Text)
+    principal: Mapped[str] = mapped_column(Text)
+    before: Mapped[str | None] = mapped_column(String(10))
+    after: Mapped[str | None] = mapped_column(String(10))
+
+
+class SyncRun(Base):
+    """One sync attempt of one source, with what it changed."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_name: Mapped[str] = mapped_column(String(200), index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text)
+    # JSON: groups added / renamed / removed, users added / removed, members per group.
+    diff: Mapped[str] = mapped_column(Text, default="{}")

@@ -110,9 +110,7 @@ def _source(name: str, table: Any, path: Path) -> SourceConfig:
     if not isinstance(table, dict):
         raise BadInput(f"{where}: must be a table")
     if "token" in table:
-        raise BadInput(
-            f"{where}: holds a token; the config names token_env or token_file, never the token"
-        )
+        raise BadInput(f"{where}: holds a token; the config names token_env or token_file, never the token")
     kind = table.get("type", "scim")
     if kind not in SOURCE_KINDS:
         raise BadInput(f"{where}: type must be one of {', '.join(SOURCE_KINDS)}")

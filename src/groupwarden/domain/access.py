@@ -47,9 +47,7 @@ def best_reason(reasons: Iterable[Reason]) -> Reason:
     return min(reasons, key=Reason.sort_key)
 
 
-def expand_down(
-    roots: Iterable[int], children: Mapping[int, Iterable[int]]
-) -> dict[int, tuple[int, ...]]:
+def expand_down(roots: Iterable[int], children: Mapping[int, Iterable[int]]) -> dict[int, tuple[int, ...]]:
     """Every group reachable from roots through nested membership, with its shortest path.
 
     children maps a group to the groups nested directly inside it. A root maps to (root,).
@@ -70,9 +68,7 @@ def expand_down(
     return paths
 
 
-def expand_up(
-    starts: Iterable[int], parents: Mapping[int, Iterable[int]]
-) -> dict[int, tuple[int, ...]]:
+def expand_up(starts: Iterable[int], parents: Mapping[int, Iterable[int]]) -> dict[int, tuple[int, ...]]:
     """Every group that contains one of starts, directly or through nesting.
 
     parents maps a group to the groups it is directly nested in. Each result maps to the

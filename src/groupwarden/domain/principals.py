@@ -29,9 +29,7 @@ class PrincipalRef:
     def parse(cls, text: str) -> PrincipalRef:
         kind, sep, name = text.partition("/")
         if not sep or kind not in ("g", "u") or not name.strip():
-            raise BadInput(
-                f"bad principal {text!r}: write g/<group> for a group or u/<userName> for a user"
-            )
+            raise BadInput(f"bad principal {text!r}: write g/<group> for a group or u/<userName> for a user")
         return cls("g" if kind == "g" else "u", name)
 
 

@@ -61,10 +61,7 @@ def _live_grants(conn: Connection, folder_id: int, target: Target) -> list[_Live
         {"f": folder_id, "i": target.item_path},
     ).all()
     folder = str(target.folder_target)
-    return [
-        (r[0], r[1], Role.parse(r[2]), f"{target.workspace}/{r[3]}" if r[3] else folder)
-        for r in rows
-    ]
+    return [(r[0], r[1], Role.parse(r[2]), f"{target.workspace}/{r[3]}" if r[3] else folder) for r in rows]
 
 
 def effective_on(conn: Connection, grants: list[_LiveGrant]) -> dict[int, Reason]:
@@ -191,9 +188,7 @@ def access_of(ctx: Context, user: str) -> tuple[str, list[TargetAccess]]:
         parts = on.split("/")
         if len(parts) > 2 and parts[1] == "f":
             reasons[on] = reasons[on] + reasons.get(f"{parts[0]}/{parts[2]}", [])
-    result = [
-        TargetAccess(on, best_reason(rs).role, best_reason(rs)) for on, rs in reasons.items() if rs
-    ]
+    result = [TargetAccess(on, best_reason(rs).role, best_reason(rs)) for on, rs in reasons.items() if rs]
     result.sort(key=lambda a: a.target)
     return ref.user_name, result
 
@@ -219,9 +214,7 @@ class Impact:
         parts = []
         if self.gained:
             verb = role_label(self.after)
-            parts.append(
-                f"{len(self.gained)} user{'s' if len(self.gained) != 1 else ''} gain {verb}"
-            )
+            parts.append(f"{len(self.gained)} user{'s' if len(self.gained) != 1 else ''} gain {verb}")
         if self.lost:
             parts.append(
                 f"{len(self.lost)} user{'s' if len(self.lost) != 1 else ''} lose access or drop a role"
@@ -246,9 +239,7 @@ def preview_change(ctx: Context, principal: str, target: str, new_role: Role | N
             gid, uid, label = None, user.id, user.principal
         on = str(where)
         grants = _live_grants(conn, folder_id, where)
-        before_role = next(
-            (g[2] for g in grants if g[0] == gid and g[1] == uid and g[3] == on), None
-        )
+        before_role = next((g[2] for g in grants if g[0] == gid and g[1] == uid and g[3] == on), None)
         changed = [g for g in grants if not (g[0] == gid and g[1] == uid and g[3] == on)]
         if new_role is not None:
             changed.append((gid, uid, new_role, on))

@@ -77,9 +77,7 @@ class ChangeEvent:
     after: str | None
 
     def describe(self) -> str:
-        return (
-            f"{self.principal} on {self.target}: {self.before or 'none'} -> {self.after or 'none'}"
-        )
+        return f"{self.principal} on {self.target}: {self.before or 'none'} -> {self.after or 'none'}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -83,9 +83,7 @@ def resolve_group(conn: Connection, name: str, *, include_removed: bool = False)
         {"n": name},
     ).all()
     if not rows:
-        raise NotFound(
-            f"no group named {name!r} (by name or upstream id); see `groupwarden groups`"
-        )
+        raise NotFound(f"no group named {name!r} (by name or upstream id); see `groupwarden groups`")
     if len(rows) > 1:
         raise Ambiguous(
             "group",
@@ -111,9 +109,7 @@ def resolve_user(conn: Connection, name: str, *, include_removed: bool = False) 
     if not rows:
         raise NotFound(f"no user named {name!r} (by userName or upstream id)")
     if len(rows) > 1:
-        raise Ambiguous(
-            "user", name, [f"{r[1]}  (source {r[3]}, upstream id {r[2]})" for r in rows]
-        )
+        raise Ambiguous("user", name, [f"{r[1]}  (source {r[3]}, upstream id {r[2]})" for r in rows])
     r = rows[0]
     return UserRef(r[0], r[1], r[2], r[3], r[4] is not None)
 
@@ -136,15 +132,11 @@ def list_groups(ctx: Context) -> list[GroupRow]:
     """Every live group with its member and grant counts, sorted by name."""
     with ctx.engine.connect() as conn:
         direct = dict(
-            conn.execute(
-                text("SELECT group_id, COUNT(*) FROM user_memberships GROUP BY group_id")
-            ).all()
+            conn.execute(text("SELECT group_id, COUNT(*) FROM user_memberships GROUP BY group_id")).all()
         )
         grants = dict(
             conn.execute(
-                text(
-                    "SELECT group_id, COUNT(*) FROM grants WHERE group_id IS NOT NULL GROUP BY group_id"
-                )
+                text("SELECT group_id, COUNT(*) FROM grants WHERE group_id IS NOT NULL GROUP BY group_id")
             ).all()
         )
         children = nested_children(conn)
@@ -247,9 +239,7 @@ def group_names(conn: Connection, ids: set[int]) -> dict[int, str]:
     for start in range(0, len(id_list), 500):
         chunk = id_list[start : start + 500]
         marks = ", ".join(str(int(i)) for i in chunk)
-        out.update(
-            conn.execute(text(f"SELECT id, name FROM instance_groups WHERE id IN ({marks})")).all()
-        )
+        out.update(conn.execute(text(f"SELECT id, name FROM instance_groups WHERE id IN ({marks})")).all())
     return out
 
 

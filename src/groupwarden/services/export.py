@@ -38,10 +38,7 @@ def export_data(ctx: Context) -> dict[str, Any]:
         ).all()
         user_members: dict[int, list[str]] = defaultdict(list)
         for gid, user_name in conn.execute(
-            text(
-                "SELECT m.group_id, u.user_name FROM user_memberships m"
-                " JOIN users u ON u.id = m.user_id"
-            )
+            text("SELECT m.group_id, u.user_name FROM user_memberships m JOIN users u ON u.id = m.user_id")
         ):
             user_members[gid].append(user_name)
         group_members: dict[int, list[str]] = defaultdict(list)
@@ -159,9 +156,7 @@ def export_csv(ctx: Context) -> str:
             }
         )
     for g in data["groups"]:
-        writer.writerow(
-            {"record": "group", "source": g["source"], "group_id": g["id"], "group": g["name"]}
-        )
+        writer.writerow({"record": "group", "source": g["source"], "group_id": g["id"], "group": g["name"]})
         for member in g["members"]:
             writer.writerow(
                 {

@@ -83,9 +83,7 @@ def _resolve_principal(conn: Connection, principal: str, *, include_removed: boo
     return _Principal(f"u:{user.id}", None, user.id, user.principal)
 
 
-def _current(
-    conn: Connection, folder_id: int, item_path: str, key: str
-) -> tuple[int, Role, int] | None:
+def _current(conn: Connection, folder_id: int, item_path: str, key: str) -> tuple[int, Role, int] | None:
     row = conn.execute(
         text(
             "SELECT id, role, version FROM grants WHERE folder_id = :f AND item_path = :i"
@@ -192,9 +190,7 @@ def apply_grant(
         )
         if updated.rowcount != 1:
             _check_expected(conn, before, None, shown, who.label)
-    record_change(
-        conn, ctx.actor, "grant" if before is None else "change", shown, who.label, before, new
-    )
+    record_change(conn, ctx.actor, "grant" if before is None else "change", shown, who.label, before, new)
     return Change(shown, who.label, before, new)
 
 
@@ -272,8 +268,7 @@ _GRANT_SELECT = (
 def _grant_rows(conn: Connection, where: str, params: dict[str, object]) -> list[GrantRow]:
     rows = conn.execute(
         text(
-            f"{_GRANT_SELECT} WHERE {where} ORDER BY f.workspace_id, f.name, gr.item_path,"
-            " gr.principal_key"
+            f"{_GRANT_SELECT} WHERE {where} ORDER BY f.workspace_id, f.name, gr.item_path, gr.principal_key"
         ),
         params,
     ).all()

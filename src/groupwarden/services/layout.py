@@ -39,20 +39,15 @@ class WorkspaceRow:
 
 def resolve_folder(conn: Connection, target: Target) -> int:
     row = conn.execute(
-        select(Folder.id).where(
-            Folder.workspace_id == target.workspace, Folder.name == target.folder
-        )
+        select(Folder.id).where(Folder.workspace_id == target.workspace, Folder.name == target.folder)
     ).scalar_one_or_none()
     if row is not None:
         return row
     exists = conn.execute(select(Workspace.id).where(Workspace.id == target.workspace)).first()
     if exists is None:
-        raise NotFound(
-            f"no workspace {target.workspace!r}; add it with `groupwarden workspace add`"
-        )
+        raise NotFound(f"no workspace {target.workspace!r}; add it with `groupwarden workspace add`")
     raise NotFound(
-        f"no folder {target.folder!r} in workspace {target.workspace!r}; add it with"
-        " `groupwarden folder add`"
+        f"no folder {target.folder!r} in workspace {target.workspace!r}; add it with `groupwarden folder add`"
     )
 
 
@@ -74,21 +69,15 @@ def _add_folder(conn: Connection, workspace_id: str, folder: str, summary: str |
     check_workspace_id(workspace_id)
     check_folder_name(folder)
     if conn.execute(select(Workspace.id).where(Workspace.id == workspace_id)).first() is None:
-        raise NotFound(
-            f"no workspace {workspace_id!r}; add it first with `groupwarden workspace add`"
-        )
+        raise NotFound(f"no workspace {workspace_id!r}; add it first with `groupwarden workspace add`")
     row = conn.execute(
         select(Folder).where(Folder.workspace_id == workspace_id, Folder.name == folder)
     ).first()
     if row is not None:
         if summary is not None and row.summary != summary:
-            conn.execute(
-                text("UPDATE folders SET summary = :s WHERE id = :i"), {"s": summary, "i": row.id}
-            )
+            conn.execute(text("UPDATE folders SET summary = :s WHERE id = :i"), {"s": summary, "i": row.id})
         return False
-    conn.execute(
-        insert(Folder).values(workspace_id=workspace_id, name=folder, summary=summary or "")
-    )
+    conn.execute(insert(Folder).values(workspace_id=workspace_id, name=folder, summary=summary or ""))
     return True
 
 
@@ -112,12 +101,9 @@ def add_folder(ctx: Context, workspace_id: str, folder: str, summary: str | None
 def list_workspaces(ctx: Context) -> list[WorkspaceRow]:
     with ctx.engine.connect() as conn:
         spaces = {
-            r.id: WorkspaceRow(r.id, r.name)
-            for r in conn.execute(select(Workspace).order_by(Workspace.id))
+            r.id: WorkspaceRow(r.id, r.name) for r in conn.execute(select(Workspace).order_by(Workspace.id))
         }
-        counts = dict(
-            conn.execute(text("SELECT folder_id, COUNT(*) FROM grants GROUP BY folder_id")).all()
-        )
+        counts = dict(conn.execute(text("SELECT folder_id, COUNT(*) FROM grants GROUP BY folder_id")).all())
         for r in conn.execute(select(Folder).order_by(Folder.workspace_id, Folder.name)):
             spaces[r.workspace_id].folders.append(
                 FolderRow(r.id, r.workspace_id, r.name, r.summary, counts.get(r.id, 0))
@@ -145,10 +131,7 @@ def read_layout(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise BadInput(f"cannot read layout file {path}: {exc.strerror}") from None
     try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(raw)
-        else:
-            data = tomllib.loads(raw)
+        data = json.loads(raw) if path.suffix.lower() == ".json" else tomllib.loads(raw)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise BadInput(
             f"layout file {path} is not valid {path.suffix.lstrip('.').upper() or 'TOML'}: {exc}"

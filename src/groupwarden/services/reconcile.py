@@ -191,9 +191,7 @@ def reconcile(
             diff.users_changed.append(user.user_name)
     seen_users = {u.upstream_id for u in snapshot.users}
     removed_users = [
-        old
-        for upstream, old in existing_users.items()
-        if old[7] is None and upstream not in seen_users
+        old for upstream, old in existing_users.items() if old[7] is None and upstream not in seen_users
     ]
     for old in removed_users:
         user_names[old[1]] = old[2]
@@ -232,9 +230,7 @@ def reconcile(
                 diff.groups_renamed.append((old[2], group.name))
     seen_groups = {g.upstream_id for g in snapshot.groups}
     removed_groups = [
-        old
-        for upstream, old in existing_groups.items()
-        if old[5] is None and upstream not in seen_groups
+        old for upstream, old in existing_groups.items() if old[5] is None and upstream not in seen_groups
     ]
     for old in removed_groups:
         group_names[old[1]] = old[2]

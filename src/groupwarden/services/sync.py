@@ -35,9 +35,7 @@ def read_token(token_env: str | None, token_file: str | None) -> str | None:
     if token_env:
         value = os.environ.get(token_env)
         if not value:
-            raise BadInput(
-                f"environment variable {token_env} is not set or empty; it must hold the token"
-            )
+            raise BadInput(f"environment variable {token_env} is not set or empty; it must hold the token")
         return value.strip()
     if token_file:
         path = Path(token_file).expanduser()

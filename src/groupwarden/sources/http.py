@@ -42,8 +42,7 @@ def safe_url(url: str | httpx.URL) -> str:
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         masked = [
-            (k, "***" if any(word in k.lower() for word in SECRET_PARAM_WORDS) else v)
-            for k, v in pairs
+            (k, "***" if any(word in k.lower() for word in SECRET_PARAM_WORDS) else v) for k, v in pairs
         ]
         query = urlencode(masked)
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

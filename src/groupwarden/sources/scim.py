@@ -33,10 +33,7 @@ from groupwarden.sources.http import HttpClient, safe_url
 
 def _attribute_names(model: type[User[Any]] | type[Group]) -> frozenset[str]:
     # SCIM attribute names are case-insensitive (RFC 7643 §2.1).
-    names = [
-        field.serialization_alias or field.alias or name
-        for name, field in model.model_fields.items()
-    ]
+    names = [field.serialization_alias or field.alias or name for name, field in model.model_fields.items()]
     # Both spellings, so the usual camelCase key is found without lowering it.
     return frozenset(names + [name.lower() for name in names])
 
@@ -109,14 +106,10 @@ class ScimSource:
             group_id = _identifier(raw.get("id")) if isinstance(raw, dict) else None
             if group_id is not None:
                 group_ids.add(group_id)
-        groups = [
-            self._group(raw, n, unknown, user_ids, group_ids) for n, raw in enumerate(raw_groups, 1)
-        ]
+        groups = [self._group(raw, n, unknown, user_ids, group_ids) for n, raw in enumerate(raw_groups, 1)]
 
         for attribute in unknown:
-            warnings.append(
-                f"{self.name}: ignored the non-standard SCIM attribute {printable(attribute)}"
-            )
+            warnings.append(f"{self.name}: ignored the non-standard SCIM attribute {printable(attribute)}")
         snapshot = Snapshot(users=users, groups=groups, warnings=warnings)
         check_snapshot(snapshot, self.name)
         return snapshot
@@ -192,9 +185,7 @@ class ScimSource:
         upstream_id = _identifier(raw.get("id"))
         user_name = raw.get("userName")
         if upstream_id is None:
-            raise SyncError(
-                f"{self.name}: user #{position} ({_label(user_name)}) has no id; sync aborted"
-            )
+            raise SyncError(f"{self.name}: user #{position} ({_label(user_name)}) has no id; sync aborted")
         if not isinstance(user_name, str) or not user_name:
             raise SyncError(f"{self.name}: user {upstream_id!r} has no userName; sync aborted")
         _note_unknown(raw, USER_ATTRIBUTES, "User", unknown)
@@ -232,9 +223,7 @@ class ScimSource:
         upstream_id = _identifier(raw.get("id"))
         name = raw.get("displayName")
         if upstream_id is None:
-            raise SyncError(
-                f"{self.name}: group #{position} ({_label(name)}) has no id; sync aborted"
-            )
+            raise SyncError(f"{self.name}: group #{position} ({_label(name)}) has no id; sync aborted")
         if not isinstance(name, str) or not name:
             raise SyncError(f"{self.name}: group {upstream_id!r} has no displayName; sync aborted")
         _note_unknown(raw, GROUP_ATTRIBUTES, "Group", unknown)
@@ -247,9 +236,7 @@ class ScimSource:
         for member in members:
             value = _identifier(member.get("value")) if isinstance(member, dict) else None
             if value is None:
-                raise SyncError(
-                    f"{self.name}: group {name!r} has a member without a value; sync aborted"
-                )
+                raise SyncError(f"{self.name}: group {name!r} has a member without a value; sync aborted")
             kind = member.get("type")
             kind = kind.lower() if isinstance(kind, str) else None
             if kind == "user":

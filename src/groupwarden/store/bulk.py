@@ -44,10 +44,7 @@ def allocate_ids(conn: Connection, table: str, count: int) -> list[int]:
         return []
     if conn.dialect.name == "postgresql":
         result = conn.execute(
-            text(
-                f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))"
-                " FROM generate_series(1, :n)"
-            ),
+            text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, :n)"),
             {"n": count},
         )
         return [row[0] for row in result]

@@ -86,17 +86,13 @@ def open_engine(url: str) -> Engine:
         upgrade_schema(engine)
     except SQLAlchemyError as exc:
         engine.dispose()
-        raise GroupwardenError(
-            f"cannot open the database {safe_url(url)}: {_first_line(exc)}"
-        ) from None
+        raise GroupwardenError(f"cannot open the database {safe_url(url)}: {_first_line(exc)}") from None
     return engine
 
 
 def _first_line(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
-    return (
-        str(orig or exc).strip().splitlines()[0] if str(orig or exc).strip() else type(exc).__name__
-    )
+    return str(orig or exc).strip().splitlines()[0] if str(orig or exc).strip() else type(exc).__name__
 
 
 def current_revision(conn: Connection) -> str | None:

@@ -84,9 +84,7 @@ class UserMembership(Base):
     group_id: Mapped[int] = mapped_column(
         ForeignKey("instance_groups.id", ondelete="CASCADE"), primary_key=True
     )
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
 
 
 class GroupMembership(Base):

@@ -106,9 +106,7 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("raw_status", sa.String(length=40), nullable=True),
         sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["source_id"], ["sources.id"], name=op.f("fk_users_source_id_sources")
-        ),
+        sa.ForeignKeyConstraint(["source_id"], ["sources.id"], name=op.f("fk_users_source_id_sources")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("source_id", "upstream_id", name="uq_users_upstream"),
     )
@@ -127,9 +125,7 @@ def upgrade() -> None:
         sa.Column("granted_by", sa.String(length=255), nullable=False),
         sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["folder_id"], ["folders.id"], name=op.f("fk_grants_folder_id_folders")
-        ),
+        sa.ForeignKeyConstraint(["folder_id"], ["folders.id"], name=op.f("fk_grants_folder_id_folders")),
         sa.ForeignKeyConstraint(
             ["group_id"], ["instance_groups.id"], name=op.f("fk_grants_group_id_instance_groups")
         ),

@@ -10,13 +10,14 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from groupwarden.domain.roles import Role, role_label
-from groupwarden.services.context import Actor, Context, utcnow
+from groupwarden.services.context import Actor, Context
 from groupwarden.store.models import AuditEvent, SyncRun
 
 
 def record_change(
     conn: Connection,
     actor: Actor,
+    now: datetime,
     action: str,
     target: str,
     principal: str,
@@ -26,7 +27,7 @@ def record_change(
     """Write one role-change event; the caller's transaction makes it land with the change."""
     conn.execute(
         insert(AuditEvent).values(
-            at=utcnow(),
+            at=now,
             actor=actor.user,
             actor_host=actor.host,
             actor_address=actor.address,
@@ -44,6 +45,7 @@ def record_run(
     *,
     source_name: str,
     actor: Actor,
+    now: datetime,
     started_at: datetime,
     outcome: str,
     diff: dict[str, Any] | None = None,
@@ -54,7 +56,7 @@ def record_run(
             source_name=source_name,
             actor=str(actor),
             started_at=started_at,
-            finished_at=utcnow(),
+            finished_at=now,
             outcome=outcome,
             error=error,
             diff=json.dumps(diff or {}, ensure_ascii=False, sort_keys=True),

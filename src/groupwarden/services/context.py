@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -43,6 +44,8 @@ class Context:
     engine: Engine
     read_only: bool = False
     actor: Actor = field(default_factory=Actor.current)
+    # Every timestamp the services write comes from here, so tests can fix the time.
+    clock: Callable[[], datetime] = utcnow
 
     def require_writable(self, action: str) -> None:
         """The one place read-only mode is enforced; every change calls it first."""

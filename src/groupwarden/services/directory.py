@@ -131,10 +131,10 @@ def nested_parents(conn: Connection) -> dict[int, list[int]]:
 def list_groups(ctx: Context) -> list[GroupRow]:
     """Every live group with its member and grant counts, sorted by name."""
     with ctx.engine.connect() as conn:
-        direct = dict(
+        direct: dict[int, int] = dict(
             conn.execute(text("SELECT group_id, COUNT(*) FROM user_memberships GROUP BY group_id")).all()
         )
-        grants = dict(
+        grants: dict[int, int] = dict(
             conn.execute(
                 text("SELECT group_id, COUNT(*) FROM grants WHERE group_id IS NOT NULL GROUP BY group_id")
             ).all()

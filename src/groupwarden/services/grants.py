@@ -18,7 +18,7 @@ from groupwarden.domain.errors import GroupwardenError, NeedsConfirmation, Stale
 from groupwarden.domain.principals import PrincipalRef, Target
 from groupwarden.domain.roles import Role, role_label
 from groupwarden.services.audit import last_change_of, record_change
-from groupwarden.services.context import Context, utcnow
+from groupwarden.services.context import Context
 from groupwarden.services.directory import resolve_group, resolve_user
 from groupwarden.services.layout import resolve_folder
 from groupwarden.store.db import write_transaction
@@ -151,7 +151,7 @@ def apply_grant(
     _check_expected(conn, expected, before, shown, who.label)
     if before == new:
         return Change(shown, who.label, before, new)
-    now = utcnow()
+    now = ctx.clock()
     if current is None:
         try:
             with conn.begin_nested():
@@ -190,7 +190,9 @@ def apply_grant(
         )
         if updated.rowcount != 1:
             _check_expected(conn, before, None, shown, who.label)
-    record_change(conn, ctx.actor, "grant" if before is None else "change", shown, who.label, before, new)
+    record_change(
+        conn, ctx.actor, ctx.clock(), "grant" if before is None else "change", shown, who.label, before, new
+    )
     return Change(shown, who.label, before, new)
 
 
@@ -251,7 +253,7 @@ def revoke(
         )
         if deleted.rowcount != 1:
             _check_expected(conn, before, None, shown, who.label)
-        record_change(conn, ctx.actor, "revoke", shown, who.label, before, None)
+        record_change(conn, ctx.actor, ctx.clock(), "revoke", shown, who.label, before, None)
         return Change(shown, who.label, before, None)
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, insert, select, text, update
 
 from groupwarden.domain.directory import Snapshot, SourceGroup, SourceUser
 from groupwarden.domain.errors import MassDeletionRefused
@@ -124,8 +125,8 @@ def source_id_for(conn: Connection, name: str, kind: str, url: str, *, create: b
     row = conn.execute(select(Source.id).where(Source.name == name)).scalar_one_or_none()
     if row is not None or not create:
         return row
-    result = conn.execute(Source.__table__.insert().values(name=name, kind=kind, url=url))
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    result = conn.execute(insert(Source).values(name=name, kind=kind, url=url))
+    return int(result.inserted_primary_key[0])
 
 
 def _user_row(user: SourceUser) -> tuple[str, str | None, str, bool, str | None]:
@@ -147,6 +148,7 @@ def reconcile(
     source_url: str,
     guard: DeletionGuard,
     write: bool,
+    now: datetime | None = None,
 ) -> SyncDiff:
     """Compute the diff of snapshot against the cache and, when write is set, apply it.
 
@@ -295,7 +297,7 @@ def reconcile(
     if not write:
         return diff
     assert source_id is not None
-    now = utcnow()
+    now = now or utcnow()
     bulk.insert_rows(
         conn,
         "users",

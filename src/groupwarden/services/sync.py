@@ -11,7 +11,7 @@ from groupwarden.config import Settings, SourceConfig
 from groupwarden.domain.directory import Progress, ProgressCallback
 from groupwarden.domain.errors import BadInput, MassDeletionRefused, SyncError
 from groupwarden.services.audit import record_run
-from groupwarden.services.context import Context, utcnow
+from groupwarden.services.context import Context
 from groupwarden.services.reconcile import DeletionGuard, SyncDiff, reconcile
 from groupwarden.sources.base import Source
 from groupwarden.store.db import write_transaction
@@ -95,7 +95,7 @@ def run_sync(
     guard = guard or DeletionGuard()
     if not dry_run:
         ctx.require_writable("syncing")
-    started = utcnow()
+    started = ctx.clock()
     try:
         snapshot = source.fetch(progress)
         if progress:
@@ -130,11 +130,13 @@ def run_sync(
                 source_url=source.url,
                 guard=guard,
                 write=True,
+                now=ctx.clock(),
             )
             run_id = record_run(
                 conn,
                 source_name=source.name,
                 actor=ctx.actor,
+                now=ctx.clock(),
                 started_at=started,
                 outcome="ok",
                 diff=diff.to_dict(),
@@ -156,6 +158,7 @@ def run_sync(
                     conn,
                     source_name=source.name,
                     actor=ctx.actor,
+                    now=ctx.clock(),
                     started_at=started,
                     outcome=outcome,
                     error=str(exc),

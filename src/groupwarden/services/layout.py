@@ -103,7 +103,9 @@ def list_workspaces(ctx: Context) -> list[WorkspaceRow]:
         spaces = {
             r.id: WorkspaceRow(r.id, r.name) for r in conn.execute(select(Workspace).order_by(Workspace.id))
         }
-        counts: dict[int, int] = dict(conn.execute(text("SELECT folder_id, COUNT(*) FROM grants GROUP BY folder_id")).all())
+        counts: dict[int, int] = dict(
+            conn.execute(text("SELECT folder_id, COUNT(*) FROM grants GROUP BY folder_id")).all()
+        )
         for r in conn.execute(select(Folder).order_by(Folder.workspace_id, Folder.name)):
             spaces[r.workspace_id].folders.append(
                 FolderRow(r.id, r.workspace_id, r.name, r.summary, counts.get(r.id, 0))

@@ -126,7 +126,7 @@ def source_id_for(conn: Connection, name: str, kind: str, url: str, *, create: b
     if row is not None or not create:
         return row
     result = conn.execute(insert(Source).values(name=name, kind=kind, url=url))
-    return int(result.inserted_primary_key[0])
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 def _user_row(user: SourceUser) -> tuple[str, str | None, str, bool, str | None]:

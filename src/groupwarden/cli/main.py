@@ -1,0 +1,679 @@
+"""groupwarden's command line. Each command parses its input and calls one service function.
+
+Imports of SQLAlchemy, httpx, the SCIM models and Textual happen inside the commands,
+so `groupwarden --help` starts in a blink.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from groupwarden import __version__
+from groupwarden.domain.errors import BadInput, GroupwardenError
+
+if TYPE_CHECKING:
+    from groupwarden.config import Settings, SourceConfig
+    from groupwarden.services.grants import Expected
+    from groupwarden.services.context import Context
+
+EPILOG = """\
+principals: g/<group> (a group, by name or upstream id), u/<userName> (a user)
+targets:    WORKSPACE/FOLDER, or WORKSPACE/f/FOLDER/ITEM for one item
+roles:      viewer < writer < admin
+
+Without a command, groupwarden opens the terminal UI on the configured database.
+Environment: GROUPWARDEN_DB (database URL or path), GROUPWARDEN_CONFIG (config file),
+GROUPWARDEN_READ_ONLY=1 (refuse every change).
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"groupwarden: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="groupwarden",
+        description="See and steer identity-provider instance groups and the roles they hold on"
+        " workspace folders.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"groupwarden {__version__}")
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="database URL or SQLite path (default: GROUPWARDEN_DB,"
+        " then the config file, then a file in the user data directory)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="config file (default: GROUPWARDEN_CONFIG, then config.toml in the user config directory)",
+    )
+    parser.add_argument("--read-only", action="store_true", help="refuse every change")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    p = sub.add_parser(
+        "demo", help="start a local SCIM server with a demo organisation, sync it, open the UI"
+    )
+    p.add_argument("--no-tui", action="store_true", help="print a summary and exit instead of opening the UI")
+    p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("sync", help="sync users, groups and memberships from an identity provider")
+    p.add_argument("source", nargs="?", metavar="NAME", help="a source named in the config file")
+    p.add_argument("--scim", metavar="URL", help="a SCIM 2.0 base URL (ad-hoc source)")
+    p.add_argument("--token-env", metavar="VAR", help="environment variable holding the bearer token")
+    p.add_argument("--token-file", metavar="FILE", help="file holding the token (must be owner-only)")
+    p.add_argument("--ca-bundle", metavar="FILE", help="CA certificates to verify the server with")
+    p.add_argument(
+        "--insecure", action="store_true", help="do not verify TLS certificates (never in production)"
+    )
+    p.add_argument("--name", help="record an ad-hoc source under this name (default: its URL)")
+    p.add_argument("--page-size", type=int, default=500, metavar="N", help="resources per page (default 500)")
+    p.add_argument("--dry-run", action="store_true", help="print the diff and change nothing")
+    p.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="allow a sync that removes more than the configured share of groups, users or memberships",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=cmd_sync)
+
+    p = sub.add_parser("groups", help="list instance groups")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_groups)
+
+    p = sub.add_parser("members", help="list a group's members, nested ones included")
+    p.add_argument("group", help="group name or upstream id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_members)
+
+    p = sub.add_parser("workspace", help="manage workspaces")
+    wsub = p.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=Parser)
+    w = wsub.add_parser("add", help="add a workspace (or rename it)")
+    w.add_argument("id")
+    w.add_argument("--name", metavar="TEXT")
+    w.set_defaults(run=cmd_workspace_add)
+    w = wsub.add_parser("list", help="list workspaces and their folders")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(run=cmd_workspace_list)
+
+    p = sub.add_parser("folder", help="manage folders")
+    fsub = p.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=Parser)
+    f = fsub.add_parser("add", help="add a folder to a workspace")
+    f.add_argument("workspace")
+    f.add_argument("folder")
+    f.add_argument("--summary", metavar="TEXT")
+    f.set_defaults(run=cmd_folder_add)
+
+    p = sub.add_parser("import-layout", help="create workspaces, folders and grants from a TOML or JSON file")
+    p.add_argument("file")
+    p.set_defaults(run=cmd_import_layout)
+
+    p = sub.add_parser("grant", help="grant a role on a folder or item, or change it")
+    p.add_argument("principal", help="g/<group> or u/<userName>")
+    p.add_argument("target", help="WORKSPACE/FOLDER or WORKSPACE/f/FOLDER/ITEM")
+    p.add_argument("role", help="viewer, writer or admin")
+    _change_options(p)
+    p.set_defaults(run=cmd_grant)
+
+    p = sub.add_parser("revoke", help="remove a principal's grant on a folder or item")
+    p.add_argument("principal")
+    p.add_argument("target")
+    _change_options(p)
+    p.set_defaults(run=cmd_revoke)
+
+    p = sub.add_parser("grants", help="list the grants on a folder, or of a group")
+    p.add_argument("target", nargs="?", help="WORKSPACE/FOLDER")
+    p.add_argument("--group", metavar="GROUP", help="list this group's grants across all workspaces")
+    p.add_argument("--orphaned", action="store_true", help="list grants naming removed groups or users")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_grants)
+
+    p = sub.add_parser("who-can", help="every user with access to a folder or item, with role and why")
+    p.add_argument("target")
+    p.add_argument("--min", default="viewer", metavar="ROLE", help="only users with at least this role")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_who_can)
+
+    p = sub.add_parser("access", help="every folder a user reaches, with role and why")
+    p.add_argument("user", help="userName (or upstream id)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_access)
+
+    p = sub.add_parser("audit", help="role changes and sync runs, newest first")
+    p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N events (0: all)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_audit)
+
+    p = sub.add_parser("export", help="export the whole cache")
+    p.add_argument("--format", choices=("json", "csv"), default="json")
+    p.add_argument("--output", "-o", metavar="FILE", help="write here instead of standard output")
+    p.set_defaults(run=cmd_export)
+    return parser
+
+
+def _change_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--expect",
+        metavar="ROLE",
+        help="refuse unless the current role is ROLE (viewer, writer, admin or none):"
+        " protects against changing a grant someone else changed meanwhile",
+    )
+    p.add_argument(
+        "--confirm-last-admin",
+        action="store_true",
+        help="allow removing or lowering the last admin grant of a folder",
+    )
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from groupwarden.config import load_settings
+
+    settings = load_settings(args.config)
+    if args.read_only:
+        settings.read_only = True
+    return settings
+
+
+def _context(args: argparse.Namespace, settings: Settings | None = None) -> Context:
+    from groupwarden.services.context import Context
+
+    settings = settings or _settings(args)
+    return Context.open(args.db or settings.db, read_only=settings.read_only)
+
+
+def _expected(args: argparse.Namespace) -> Expected:
+    from groupwarden.domain.roles import Role
+    from groupwarden.services.grants import ANY
+
+    if args.expect is None:
+        return ANY
+    if args.expect.strip().lower() == "none":
+        return None
+    return Role.parse(args.expect)
+
+
+def cmd_groups(args: argparse.Namespace) -> int:
+    from groupwarden.cli.output import emit_json, table
+    from groupwarden.services.directory import list_groups
+
+    groups = list_groups(_context(args))
+    if args.json:
+        emit_json(
+            [
+                {
+                    "id": g.upstream_id,
+                    "name": g.name,
+                    "source": g.source,
+                    "description": g.description,
+                    "kind": g.kind,
+                    "direct_members": g.direct_members,
+                    "effective_members": g.effective_members,
+                    "nested_groups": g.nested_groups,
+                    "grants": g.grants,
+                    "last_synced": g.last_synced.isoformat() if g.last_synced else None,
+                }
+                for g in groups
+            ]
+        )
+        return 0
+    if not groups:
+        print("no groups yet: run `groupwarden sync` first")
+        return 0
+    table(
+        ["NAME", "SOURCE", "UPSTREAM ID", "DIRECT", "EFFECTIVE", "GRANTS"],
+        [(g.name, g.source, g.upstream_id, g.direct_members, g.effective_members, g.grants) for g in groups],
+    )
+    return 0
+
+
+def cmd_members(args: argparse.Namespace) -> int:
+    from groupwarden.cli.output import emit_json, table
+    from groupwarden.services.directory import list_members
+
+    group, members = list_members(_context(args), args.group)
+    if args.json:
+        emit_json(
+            {
+                "group": {"id": group.upstream_id, "name": group.name, "source": group.source},
+                "members": [
+                    {
+                        "user_name": m.user_name,
+                        "display_name": m.display_name,
+                        "email": m.email,
+                        "active": m.active,
+                        "via": list(m.via) if m.via else None,
+                    }
+                    for m in members
+                ],
+            }
+        )
+        return 0
+    table(
+        ["USERNAME", "DISPLAY NAME", "EMAIL", "ACTIVE", "MEMBERSHIP"],
+        [
+            (m.user_name, m.display_name or "", m.email or "", "yes" if m.active else "no", m.via_text)
+            for m in members
+        ],
+    )
+    return 0
+
+
+def cmd_workspace_add(args: argparse.Namespace) -> int:
+    from groupwarden.services.layout import add_workspace
+
+    created = add_workspace(_context(args), args.id, args.name)
+    print(f"workspace {args.id} {'added' if created else 'already exists; updated'}")
+    return 0
+
+
+def cmd_workspace_list(args: argparse.Namespace) -> int:
+    from groupwarden.cli.output import emit_json, table
+    from groupwarden.services.layout import list_workspaces
+
+    spaces = list_workspaces(_context(args))
+    if args.json:
+        emit_json(
+            [
+                {
+                    "id": w.id,
+                    "name": w.name,
+                    "folders": [
+                        {"name": f.name, "summary": f.summary, "grants": f.grants} for f in w.folders
+                    ],
+                }
+                for w in spaces
+            ]
+        )
+        return 0
+    table(
+        ["TARGET", "GRANTS", "SUMMARY"], [(f.target, f.grants, f.summary) for w in spaces for f in w.folders]
+    )
+    return 0
+
+
+def cmd_folder_add(args: argparse.Namespace) -> int:
+    from groupwarden.services.layout import add_folder
+
+    created = add_folder(_context(args), args.workspace, args.folder, args.summary)
+    print(f"folder {args.workspace}/{args.folder} {'added' if created else 'already exists; updated'}")
+    return 0
+
+
+def cmd_import_layout(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from groupwarden.services.layout import import_layout
+
+    result = import_layout(_context(args), Path(args.file))
+    print(result.summary())
+    return 0
+
+
+def cmd_grant(args: argparse.Namespace) -> int:
+    from groupwarden.cli.output import say
+    from groupwarden.services.grants import grant
+
+    change = grant(
+        _context(args),
+        args.principal,
+        args.target,
+        args.role,
+        expected=_expected(args),
+        confirm_last_admin=args.confirm_last_admin,
+    )
+    say(change.describe())
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from groupwarden.cli.output import say
+    from groupwarden.services.grants import revoke
+
+    change = revoke(
+        _context(args),
+        args.principal,
+        args.target,
+        expected=_expected(args),
+        confirm_last_admin=args.confirm_last_admin,
+    )
+    say(change.describe())
+    return 0
+
+
+def cmd_grants(args: argparse.Namespace) -> int:
+    from groupwarden.cli.output import emit_json, table
+    from groupwarden.services import grants
+
+    chosen = sum(bool(x) for x in (args.target, args.group, args.orphaned))
+    if chosen != 1:
+        raise BadInput("name exactly one of: a TARGET, --group GROUP, --orphaned")
+    ctx = _context(args)
+    if args.orphaned:
+        rows = grants.orphaned_grants(ctx)
+    elif args.group:
+        rows = grants.group_grants(ctx, args.group)
+    else:
+        rows = grants.folder_grants(ctx, args.target)
+    if args.json:
+        emit_json(
+            [
+                {
+                    "target": g.target,
+                    "principal": g.principal,
+                    "role": g.role.label,
+                    "granted_by": g.granted_by,
+                    "granted_at": g.granted_at.isoformat(),
+                    "orphaned": g.orphaned,
+                }
+                for g in rows
+            ]
+        )
+        return 0
+    table(
+        ["TARGET", "PRINCIPAL", "ROLE", "GRANTED BY", "GRANTED AT", "STATE"],
+        [
+            (
+                g.target,
+                g.principal,
+                g.role,
+                g.granted_by,
+                f"{g.granted_at:%Y-%m-%d %H:%M}",
+                "orphaned" if g.orphaned else "",
+            )
+            for g in rows
+        ],
+    )
+    return 0
+
+
+def cmd_who_can(args: argparse.Namespace) -> int:
+    from groupwarden.cli.output import emit_json, table
+    from groupwarden.domain.roles import Role
+    from groupwarden.services.access import who_can
+
+    minimum = Role.parse(args.min)
+    rows = who_can(_context(args), args.target, minimum=minimum)
+    if args.json:
+        emit_json(
+            [
+                {
+                    "user_name": a.user_name,
+                    "display_name": a.display_name,
+                    "active": a.active,
+                    "role": a.role.label,
+                    "explanation": a.explanation,
+                    "via": a.reason.principal,
+                    "chain": [f"g/{n}" for n in a.reason.chain],
+                    "granted_on": a.reason.granted_on,
+                }
+                for a in rows
+            ]
+        )
+        return 0
+    if not rows:
+        print(f"nobody has {minimum} or more on {args.target}")
+        return 0
+    table(
+        ["USERNAME", "ROLE", "ACTIVE", "WHY"],
+        [(a.user_name, a.role, "yes" if a.active else "no", a.explanation) for a in rows],
+    )
+    return 0
+
+
+def cmd_access(args: argparse.Namespace) -> int:
+    from groupwarden.cli.output import emit_json, table
+    from groupwarden.services.access import access_of
+
+    user, rows = access_of(_context(args), args.user)
+    if args.json:
+        emit_json(
+            {
+                "user_name": user,
+                "access": [
+                    {
+                        "target": a.target,
+                        "role": a.role.label,
+                        "explanation": a.explanation,
+                        "via": a.reason.principal,
+                        "chain": [f"g/{n}" for n in a.reason.chain],
+                        "granted_on": a.reason.granted_on,
+                    }
+                    for a in rows
+                ],
+            }
+        )
+        return 0
+    if not rows:
+        print(f"{user} reaches no folder")
+        return 0
+    table(["TARGET", "ROLE", "WHY"], [(a.target, a.role, a.explanation) for a in rows])
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from groupwarden.cli.output import emit_json, say
+    from groupwarden.services.audit import ChangeEvent, audit_log
+    from groupwarden.services.reconcile import SyncDiff
+
+    if args.limit < 0:
+        raise BadInput("--limit must be 0 (all) or more")
+    events = audit_log(_context(args), args.limit or None)
+    if args.json:
+        emit_json([e.to_dict() for e in events])
+        return 0
+    if not events:
+        print("no role changes or sync runs recorded yet")
+        return 0
+    for e in events:
+        if isinstance(e, ChangeEvent):
+            where = f"{e.actor}@{e.host}" + (f" from {e.address}" if e.address else "")
+            say(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.action:<7} {e.describe()}  by {where}")
+        else:
+            head = f"{e.finished_at:%Y-%m-%d %H:%M:%S}  sync    {e.source}: {e.outcome}"
+            if e.error:
+                say(f"{head}: {e.error}")
+            else:
+                diff = SyncDiff.from_dict(e.diff)
+                say(f"{head}: {diff.summary()}  by {e.actor}")
+                _print_diff_details(diff, indent="    ")
+    return 0
+
+
+def _print_diff_details(diff: object, indent: str = "  ") -> None:
+    from groupwarden.cli.output import say
+    from groupwarden.services.reconcile import SyncDiff
+
+    assert isinstance(diff, SyncDiff)
+    shown = 0
+
+    def line(text: str) -> None:
+        nonlocal shown
+        if shown < 40:
+            say(indent + text)
+        shown += 1
+
+    for old, new in diff.groups_renamed:
+        line(f"renamed group {old} -> {new}")
+    for name in diff.groups_added:
+        line(f"added group {name}")
+    for name in diff.groups_removed:
+        line(f"removed group {name}")
+    for group, names in diff.members_added.items():
+        line(f"{group}: +{', '.join(names[:10])}{' …' if len(names) > 10 else ''}")
+    for group, names in diff.members_removed.items():
+        line(f"{group}: -{', '.join(names[:10])}{' …' if len(names) > 10 else ''}")
+    for grant_text in diff.orphaned_grants:
+        line(f"orphaned grant: {grant_text}")
+    if shown > 40:
+        say(f"{indent}… and {shown - 40} more lines (see --json)")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from groupwarden.services.export import export_csv, export_json
+
+    ctx = _context(args)
+    data = export_json(ctx) if args.format == "json" else export_csv(ctx)
+    if args.output:
+        from pathlib import Path
+
+        try:
+            Path(args.output).write_text(data, encoding="utf-8")
+        except OSError as exc:
+            raise BadInput(f"cannot write {args.output}: {exc.strerror}") from None
+        print(f"exported to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(data)
+    return 0
+
+
+def _source_config(args: argparse.Namespace, settings: Settings) -> SourceConfig:
+    from groupwarden.config import SourceConfig
+    from groupwarden.services.sync import named_source
+
+    if args.source and args.scim:
+        raise BadInput("name a configured source or give --scim URL, not both")
+    if args.source:
+        config = named_source(settings, args.source)
+        if args.token_env or args.token_file:
+            config.token_env, config.token_file = args.token_env, args.token_file
+        return config
+    if not args.scim:
+        if len(settings.sources) == 1:
+            return next(iter(settings.sources.values()))
+        raise BadInput("name a source from the config file, or give --scim URL with --token-env VAR")
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(args.scim)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BadInput(f"--scim needs an http(s) URL, not {args.scim!r}")
+    if parts.username or parts.password:
+        raise BadInput(
+            "--scim URL must not hold credentials; give the token with --token-env or --token-file"
+        )
+    if args.page_size < 1:
+        raise BadInput("--page-size must be at least 1")
+    return SourceConfig(
+        name=args.name or args.scim.rstrip("/"),
+        kind="scim",
+        url=args.scim.rstrip("/"),
+        token_env=args.token_env,
+        token_file=args.token_file,
+        ca_bundle=args.ca_bundle,
+        verify_tls=not args.insecure,
+        page_size=args.page_size,
+    )
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from groupwarden.cli.output import emit_json, say, warn
+    from groupwarden.services.reconcile import DeletionGuard
+    from groupwarden.services.sync import build_source, run_sync
+
+    settings = _settings(args)
+    config = _source_config(args, settings)
+    source = build_source(config)
+    ctx = _context(args, settings)
+    guard = DeletionGuard(
+        allow=args.allow_mass_delete,
+        max_fraction=settings.max_delete_fraction,
+        floor=settings.max_delete_floor,
+    )
+    report = run_sync(ctx, source, dry_run=args.dry_run, guard=guard, progress=_progress_printer())
+    for warning in report.warnings:
+        warn(f"warning: {warning}")
+    if args.json:
+        emit_json(
+            {
+                "source": report.source,
+                "dry_run": report.dry_run,
+                "run_id": report.run_id,
+                "users": report.users,
+                "groups": report.groups,
+                "diff": report.diff.to_dict(),
+            }
+        )
+        return 0
+    prefix = "dry run, nothing written: " if report.dry_run else ""
+    say(f"{prefix}{report.source}: {report.users} users, {report.groups} groups; {report.diff.summary()}")
+    _print_diff_details(report.diff)
+    return 0
+
+
+def _progress_printer() -> Callable[..., None] | None:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(progress: object) -> None:
+        from groupwarden.domain.directory import Progress
+
+        assert isinstance(progress, Progress)
+        total = f"/{progress.total}" if progress.total is not None else ""
+        sys.stderr.write(f"\r{progress.phase}: {progress.items}{total} ({progress.pages} pages)\x1b[K")
+        if progress.phase == "reconcile":
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from groupwarden.demo import prepare_demo
+
+    def step(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    demo = prepare_demo(args.db, progress=step)
+    try:
+        if args.read_only:
+            demo.ctx.read_only = True
+        if args.no_tui:
+            print(demo.summary())
+            return 0
+        from groupwarden.tui.app import run_tui
+
+        run_tui(demo.ctx, demo.settings, demo.source_config)
+    finally:
+        demo.close()
+    return 0
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    ctx = _context(args, settings)
+    source = next(iter(settings.sources.values())) if len(settings.sources) == 1 else None
+    from groupwarden.tui.app import run_tui
+
+    run_tui(ctx, settings, source)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = getattr(args, "run", cmd_tui)
+    try:
+        return run(args)
+    except GroupwardenError as exc:
+        from groupwarden.domain.text import printable
+
+        message = "\n".join(printable(line) for line in str(exc).split("\n"))
+        sys.stderr.write(f"groupwarden: error: {message}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("groupwarden: interrupted; nothing half-written was kept\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

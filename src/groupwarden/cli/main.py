@@ -16,8 +16,8 @@ from groupwarden.domain.errors import BadInput, GroupwardenError
 
 if TYPE_CHECKING:
     from groupwarden.config import Settings, SourceConfig
-    from groupwarden.services.grants import Expected
     from groupwarden.services.context import Context
+    from groupwarden.services.grants import Expected
 
 EPILOG = """\
 principals: g/<group> (a group, by name or upstream id), u/<userName> (a user)
@@ -658,7 +658,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else 2
     run: Callable[[argparse.Namespace], int] = getattr(args, "run", cmd_tui)
     try:
         return run(args)

@@ -91,16 +91,17 @@ class SyncDiff:
         if self.is_empty():
             return "no changes"
         parts = [
-            f"groups +{len(self.groups_added)} ~{len(self.groups_renamed)} renamed"
-            f" -{len(self.groups_removed)}",
-            f"users +{len(self.users_added)} ~{len(self.users_changed)} -{len(self.users_removed)}",
-            f"memberships +{self.members_added_count} -{self.members_removed_count}",
+            f"groups: {len(self.groups_added)} added, {len(self.groups_renamed)} renamed,"
+            f" {len(self.groups_removed)} removed",
+            f"users: {len(self.users_added)} added, {len(self.users_changed)} changed,"
+            f" {len(self.users_removed)} removed",
+            f"memberships: {self.members_added_count} added, {self.members_removed_count} removed",
         ]
         if self.nested_added or self.nested_removed:
-            parts.append(f"nested +{len(self.nested_added)} -{len(self.nested_removed)}")
+            parts.append(f"nested groups: {len(self.nested_added)} added, {len(self.nested_removed)} removed")
         if self.orphaned_grants:
             parts.append(f"{len(self.orphaned_grants)} grants orphaned")
-        return ", ".join(parts)
+        return "; ".join(parts)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,288 @@
+"""A titled list with a / filter that pages its rows, so a 50,000-row list stays quick."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, Static
+from textual.worker import get_current_worker
+
+from groupwarden.tui.text import one_line, plain
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    label: str
+    width: int
+    value: Callable[[Any], object]
+    justify: Literal["left", "right"] = "left"
+    style: Callable[[Any], str] | None = None
+
+
+class NavTable(DataTable[Text]):
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+
+class ListPane(Vertical):
+    """Rows of any kind, shown through Columns; only PAGE rows at a time become table rows."""
+
+    PAGE = 200
+
+    BINDINGS = [
+        Binding("slash", "open_filter", "Filter", key_display="/"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    class Chosen(Message):
+        """The highlighted row of a focused pane changed (or the pane was entered)."""
+
+        def __init__(self, pane: ListPane, row: Any) -> None:
+            super().__init__()
+            self.pane = pane
+            self.row = row
+
+    class Opened(Message):
+        """Enter on a row."""
+
+        def __init__(self, pane: ListPane, row: Any) -> None:
+            super().__init__()
+            self.pane = pane
+            self.row = row
+
+    def __init__(
+        self,
+        title: str,
+        columns: Sequence[Column],
+        *,
+        empty: str = "nothing here",
+        id: str | None = None,
+        classes: str = "",
+    ) -> None:
+        super().__init__(id=id, classes=f"pane {classes}".strip())
+        self.title = title
+        self.columns = list(columns)
+        self.empty = empty
+        self.rows: list[Any] = []
+        self.keys: list[str] | None = None
+        self.matches: list[int] = []
+        self.shown = 0
+        self.needle = ""
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield NavTable(cursor_type="row", zebra_stripes=True)
+        yield Static("", classes="pane-note")
+        yield Input(placeholder="filter: type to narrow, enter to keep, esc to clear", classes="pane-filter")
+
+    def on_mount(self) -> None:
+        self.border_title = self.title
+        self._add_columns()
+        self._note()
+
+    @property
+    def table(self) -> NavTable:
+        return self.query_one(NavTable)
+
+    @property
+    def filter_input(self) -> Input:
+        return self.query_one(".pane-filter", Input)
+
+    @property
+    def filtering(self) -> bool:
+        return bool(self.filter_input.display)
+
+    def _add_columns(self) -> None:
+        for col in self.columns:
+            self.table.add_column(Text(col.label, justify=col.justify), width=col.width)
+
+    def set_columns(self, columns: Sequence[Column]) -> None:
+        self.columns = list(columns)
+        self.table.clear(columns=True)
+        self._add_columns()
+
+    def set_rows(self, rows: Sequence[Any], *, empty: str | None = None, keep_cursor: bool = False) -> None:
+        at = self.table.cursor_row if keep_cursor else 0
+        self.rows = list(rows)
+        self.keys = None
+        self.loaded = True
+        if empty is not None:
+            self.empty = empty
+        self._refilter(at)
+
+    def search_keys(self) -> list[str]:
+        # Built on the first keystroke only: most lists are never filtered.
+        if self.keys is None:
+            self.keys = [
+                " ".join(str(col.value(row) or "") for col in self.columns).lower() for row in self.rows
+            ]
+        return self.keys
+
+    def _refilter(self, cursor: int = 0) -> None:
+        if self.needle:
+            needle = self.needle
+            self.matches = [i for i, key in enumerate(self.search_keys()) if needle in key]
+        else:
+            self.matches = list(range(len(self.rows)))
+        self.table.clear()
+        self.shown = 0
+        self._show_more(max(cursor + 1, self.PAGE))
+        if cursor and cursor < self.table.row_count:
+            self.table.move_cursor(row=cursor, animate=False)
+        self._note()
+
+    def _show_more(self, count: int) -> None:
+        end = min(len(self.matches), self.shown + count)
+        self.table.add_rows(self._cells(self.rows[i]) for i in self.matches[self.shown : end])
+        self.shown = end
+
+    def _cells(self, row: Any) -> list[Text]:
+        cells = []
+        for col in self.columns:
+            cell = plain(col.value(row), col.width, col.style(row) if col.style else "")
+            cell.justify = col.justify
+            cells.append(cell)
+        return cells
+
+    def _note(self) -> None:
+        total, found = len(self.rows), len(self.matches)
+        if not self.loaded:
+            text = "loading…"
+        elif not total:
+            text = self.empty
+        elif self.needle and not found:
+            text = f"no row of {total:,} matches {self.needle!r}; esc clears the filter"
+        elif self.shown < found:
+            text = f"showing {self.shown:,} of {found:,}; the last row loads more, / filters"
+        elif self.needle:
+            text = f"{found:,} of {total:,} match {self.needle!r}"
+        else:
+            text = f"{total:,} rows" if total != 1 else "1 row"
+        self.query_one(".pane-note", Static).update(plain(text))
+
+    class Loaded(Message):
+        def __init__(self, pane: ListPane) -> None:
+            super().__init__()
+            self.pane = pane
+
+    def load(
+        self,
+        fetch: Callable[[], Sequence[Any]],
+        *,
+        columns: Sequence[Column] | None = None,
+        empty: str | None = None,
+        keep_cursor: bool = False,
+    ) -> None:
+        """Run fetch (a service call) in a thread; a newer load supersedes an older one."""
+        if not keep_cursor:
+            self.loaded = False
+            self._note()
+        self.run_worker(
+            partial(self._fetch, fetch, columns, empty, keep_cursor),
+            thread=True,
+            exclusive=True,
+            group="load",
+        )
+
+    def _fetch(
+        self,
+        fetch: Callable[[], Sequence[Any]],
+        columns: Sequence[Column] | None,
+        empty: str | None,
+        keep_cursor: bool,
+    ) -> None:
+        worker = get_current_worker()
+        try:
+            rows, note = fetch(), empty
+        except Exception as exc:
+            # A pane that cannot load says why in its note; the rest of the UI goes on.
+            rows, note = [], one_line(exc)
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._fetched, rows, columns, note, keep_cursor)
+
+    def _fetched(
+        self, rows: Sequence[Any], columns: Sequence[Column] | None, empty: str | None, keep_cursor: bool
+    ) -> None:
+        if columns is not None:
+            self.set_columns(columns)
+        self.set_rows(rows, empty=empty, keep_cursor=keep_cursor)
+        self.post_message(self.Loaded(self))
+
+    def current(self) -> Any:
+        row = self.table.cursor_row
+        if not self.table.row_count or row < 0 or row >= self.shown:
+            return None
+        return self.rows[self.matches[row]]
+
+    def visible_rows(self) -> list[Any]:
+        """Every row that passes the filter, shown yet or not: what an export writes."""
+        return [self.rows[i] for i in self.matches]
+
+    def records(self) -> list[dict[str, str]]:
+        return [
+            {col.label: "" if col.value(row) is None else str(col.value(row)) for col in self.columns}
+            for row in self.visible_rows()
+        ]
+
+    def focus_table(self) -> None:
+        self.table.focus()
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        if event.cursor_row >= self.shown - 1 and self.shown < len(self.matches):
+            self._show_more(self.PAGE)
+            self._note()
+        if self.table.has_focus:
+            self.post_message(self.Chosen(self, self.current()))
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        row = self.current()
+        if row is not None:
+            self.post_message(self.Opened(self, row))
+
+    def on_descendant_focus(self) -> None:
+        self.post_message(self.Chosen(self, self.current()))
+
+    def action_open_filter(self) -> None:
+        self.filter_input.display = True
+        self.filter_input.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Without an active filter, escape belongs to the screen (back, close).
+        if action == "clear_filter":
+            return self.filtering
+        return True
+
+    def action_clear_filter(self) -> None:
+        self.filter_input.value = ""
+        self.filter_input.display = False
+        self.needle = ""
+        self._refilter()
+        self.focus_table()
+
+    @on(Input.Changed, ".pane-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.needle = event.value.strip().lower()
+        self._refilter()
+
+    @on(Input.Submitted, ".pane-filter")
+    def _filter_kept(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not event.value.strip():
+            self.filter_input.display = False
+        self.focus_table()

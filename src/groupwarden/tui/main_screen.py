@@ -1,0 +1,414 @@
+"""The main screen: four panes (groups, members, folders, ACL), the status line and sync."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal
+from textual.events import Resize
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, ProgressBar, Static
+
+from groupwarden.config import Settings, SourceConfig
+from groupwarden.domain.directory import Progress
+from groupwarden.domain.errors import GroupwardenError, NeedsConfirmation
+from groupwarden.domain.roles import Role
+from groupwarden.services import access, grants
+from groupwarden.services.access import UserAccess
+from groupwarden.services.context import Context
+from groupwarden.services.directory import GroupRow, MemberRow
+from groupwarden.services.grants import Change, GrantRow
+from groupwarden.services.layout import FolderRow
+from groupwarden.services.reconcile import DeletionGuard
+from groupwarden.services.sync import SyncReport
+from groupwarden.tui.common import export_pane, show_help
+from groupwarden.tui.dialogs import ConfirmDialog, GrantDialog, impact_text
+from groupwarden.tui.listpane import ListPane
+from groupwarden.tui.panes import AclPane, FoldersPane, GroupsPane, MembersPane
+from groupwarden.tui.text import ago, one_line, plain
+
+PANES = ("groups", "members", "folders", "acl")
+LABELS = {"groups": "Groups", "members": "Members", "folders": "Folders", "acl": "ACL"}
+# Below this size the panes are shown two at a time (the active one and its partner).
+GRID_WIDTH = 120
+GRID_HEIGHT = 32
+
+
+def partner(pane: str) -> tuple[str, str]:
+    return ("groups", "members") if pane in ("groups", "members") else ("folders", "acl")
+
+
+class PaneStrip(Static):
+    """Which of the four panes is active, and which are on screen."""
+
+    def show(self, active: str, compact: bool) -> None:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        visible = partner(active) if compact else PANES
+        for number, name in enumerate(PANES, 1):
+            label = f" {number} {LABELS[name]} "
+            if name == active:
+                line.append(label, style="reverse bold")
+            elif name in visible:
+                line.append(label, style="bold")
+            else:
+                line.append(label, style="dim")
+            line.append(" ")
+        line.append(" tab: next pane  ?: keys", style="dim")
+        self.update(line)
+
+
+class SyncBar(Horizontal):
+    def compose(self) -> ComposeResult:
+        yield Static("", id="sync-text")
+        yield ProgressBar(show_eta=False, id="sync-progress")
+
+    def started(self, source: str) -> None:
+        self.display = True
+        self.remove_class("failed")
+        self.query_one(ProgressBar).display = True
+        self.query_one(ProgressBar).update(total=None, progress=0)
+        self.query_one("#sync-text", Static).update(plain(f"syncing {source}: connecting…"))
+
+    def progress(self, source: str, step: Progress) -> None:
+        of = f" of {step.total:,}" if step.total is not None else ""
+        pages = f"page {step.pages}, " if step.phase != "reconcile" else ""
+        self.query_one("#sync-text", Static).update(
+            plain(f"syncing {source}: {step.phase}, {pages}{step.items:,}{of}")
+        )
+        self.query_one(ProgressBar).update(total=step.total, progress=step.items)
+
+    def finished(self, text: str, failed: bool) -> None:
+        self.display = True
+        self.set_class(failed, "failed")
+        self.query_one(ProgressBar).display = False
+        self.query_one("#sync-text", Static).update(plain(text))
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = [
+        Binding("tab", "next_pane(1)", "Next pane", show=False, priority=True),
+        Binding("shift+tab", "next_pane(-1)", "Previous pane", show=False, priority=True),
+        Binding("1", "pane('groups')", "Groups pane", show=False),
+        Binding("2", "pane('members')", "Members pane", show=False),
+        Binding("3", "pane('folders')", "Folders pane", show=False),
+        Binding("4", "pane('acl')", "ACL pane", show=False),
+        Binding("g", "grant", "Grant"),
+        Binding("x", "revoke", "Revoke"),
+        Binding("e", "effective", "Effective users", show=False),
+        Binding("s", "sync", "Sync"),
+        Binding("a", "audit", "Audit"),
+        Binding("u", "lookup", "User"),
+        Binding("w", "export", "Export list", show=False),
+        Binding("r", "reload", "Reload", show=False),
+        Binding("question_mark", "help", "Keys", key_display="?"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    active: reactive[str] = reactive("groups")
+    compact: reactive[bool] = reactive(True)
+
+    def __init__(
+        self, ctx: Context, settings: Settings, source: SourceConfig | None, clock: Callable[[], datetime]
+    ) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.settings = settings
+        self.source = source
+        self.clock = clock
+        self.syncing = False
+
+    def compose(self) -> ComposeResult:
+        yield PaneStrip(id="strip")
+        with Container(id="panes"):
+            yield GroupsPane(self.ctx, self.clock)
+            yield MembersPane(self.ctx)
+            yield FoldersPane(self.ctx)
+            yield AclPane(self.ctx)
+        yield SyncBar(id="syncbar")
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(SyncBar).display = False
+        self.groups.reload()
+        self.folders.reload()
+        self.groups.focus_table()
+        self.update_status()
+        self.set_interval(30, self.update_status)
+
+    @property
+    def groups(self) -> GroupsPane:
+        return self.query_one(GroupsPane)
+
+    @property
+    def members(self) -> MembersPane:
+        return self.query_one(MembersPane)
+
+    @property
+    def folders(self) -> FoldersPane:
+        return self.query_one(FoldersPane)
+
+    @property
+    def acl(self) -> AclPane:
+        return self.query_one(AclPane)
+
+    def pane(self, name: str) -> ListPane:
+        return self.query_one(f"#{name}", ListPane)
+
+    # Layout: a 2x2 grid when there is room, otherwise the active pane and its partner.
+
+    def on_resize(self, event: Resize) -> None:
+        self.compact = event.size.width < GRID_WIDTH or event.size.height < GRID_HEIGHT
+
+    def watch_compact(self) -> None:
+        self._arrange()
+
+    def watch_active(self) -> None:
+        self._arrange()
+
+    def _arrange(self) -> None:
+        self.set_class(self.compact, "compact")
+        shown = partner(self.active)
+        for name in PANES:
+            pane = self.pane(name)
+            pane.set_class(name in shown, "shown")
+            pane.set_class(name == self.active, "active")
+        self.query_one(PaneStrip).show(self.active, self.compact)
+
+    def action_pane(self, name: str) -> None:
+        self.active = name
+        # The pane may have just become visible: focus it once it is laid out.
+        self.call_after_refresh(self.pane(name).focus_table)
+
+    def action_next_pane(self, step: int) -> None:
+        if not isinstance(self.focused, Static) and self.focused is not None and self.focused.id is not None:
+            pass
+        index = (PANES.index(self.active) + step) % len(PANES)
+        self.action_pane(PANES[index])
+
+    @on(ListPane.Chosen)
+    def _chosen(self, event: ListPane.Chosen) -> None:
+        name = event.pane.id or "groups"
+        if name in PANES and self.active != name:
+            self.active = name
+        row = event.row
+        if isinstance(row, GroupRow):
+            self.members.show_group(row)
+            self.acl.show_group(row)
+        elif isinstance(row, FolderRow):
+            self.acl.show_folder(row.target)
+
+    @on(ListPane.Opened)
+    def _opened(self, event: ListPane.Opened) -> None:
+        if event.pane is self.groups:
+            self.action_pane("members")
+        elif event.pane is self.folders and isinstance(event.row, FolderRow):
+            self.action_pane("acl")
+
+    @on(ListPane.Loaded)
+    def _loaded(self, event: ListPane.Loaded) -> None:
+        if event.pane is self.groups:
+            self.update_status()
+            if self.active == "groups" and self.groups.current() is not None:
+                row = self.groups.current()
+                self.members.show_group(row)
+                self.acl.show_group(row)
+
+    # Status line
+
+    def last_synced(self) -> datetime | None:
+        name = self.source.name if self.source else None
+        times = [
+            g.last_synced for g in self.groups.rows if g.last_synced and (name is None or g.source == name)
+        ]
+        return max(times, default=None)
+
+    def update_status(self) -> None:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        if self.ctx.read_only:
+            line.append(" READ-ONLY ", style="reverse bold red")
+            line.append(" ")
+        if self.source is None:
+            line.append("no source configured", style="dim")
+        else:
+            line.append("source ")
+            line.append_text(plain(self.source.name, 24, "bold"))
+            line.append(f" ({self.source.kind})")
+        if self.groups.loaded:
+            line.append(f" · synced {ago(self.last_synced(), self.clock())}")
+            line.append(f" · {len(self.groups.rows):,} groups")
+        self.query_one("#status", Static).update(line)
+
+    # Role changes
+
+    def _selection(self) -> tuple[str | None, str | None, Role | None]:
+        """(principal, target, current role) that g starts from, from the active pane."""
+        row: Any = self.pane(self.active).current()
+        group = self.groups.current()
+        if self.active == "groups" and isinstance(row, GroupRow):
+            return f"g/{row.name}", None, None
+        if self.active == "members" and isinstance(row, MemberRow):
+            return f"u/{row.user_name}", None, None
+        if self.active == "folders":
+            return None, row.target if isinstance(row, FolderRow) else None, None
+        if self.active == "acl":
+            if isinstance(row, GrantRow):
+                return row.principal, row.target, row.role
+            if isinstance(row, UserAccess):
+                return f"u/{row.user_name}", self.acl.target, None
+            if self.acl.group is not None:
+                return f"g/{self.acl.group.name}", None, None
+            return None, self.acl.target, None
+        return (f"g/{group.name}" if isinstance(group, GroupRow) else None), None, None
+
+    def action_grant(self) -> None:
+        principal, target, role = self._selection()
+        dialog = GrantDialog(self.ctx, principal, target, role, self.folders.targets())
+        self.app.push_screen(dialog, self._changed)
+
+    def _changed(self, change: Change | None) -> None:
+        if change is None:
+            return
+        self.notify(change.describe(), markup=False, timeout=8)
+        self.action_reload()
+
+    def action_revoke(self) -> None:
+        grant = self.acl.selected_grant()
+        if grant is None:
+            self.notify("select a grant in the ACL pane (4) first, then press x", markup=False)
+            return
+        self.revoke_flow(grant)
+
+    @work(exclusive=True, group="revoke")
+    async def revoke_flow(self, grant: GrantRow) -> None:
+        import asyncio
+
+        from groupwarden.tui.queries import orphan_principal
+
+        principal = orphan_principal(grant) if grant.orphaned else grant.principal
+        body = Text()
+        body.append_text(plain(f"{grant.principal} loses {grant.role} on {grant.target}."))
+        if not grant.orphaned:
+            try:
+                impact = await asyncio.to_thread(
+                    access.preview_change, self.ctx, principal, grant.target, None
+                )
+                body.append("\n")
+                body.append_text(impact_text(impact))
+            except GroupwardenError as exc:
+                body.append_text(plain(f"\n(impact unknown: {one_line(exc)})"))
+        else:
+            body.append("\nThis grant is orphaned: it grants nothing now.")
+        if not await self.app.push_screen_wait(ConfirmDialog("Revoke a grant", body, "Revoke")):
+            return
+        confirm = False
+        while True:
+            try:
+                change = grants.revoke(
+                    self.ctx, principal, grant.target, expected=grant.role, confirm_last_admin=confirm
+                )
+            except NeedsConfirmation as exc:
+                question = Text.assemble(plain(str(exc)), "\n\nRemove the last admin anyway?")
+                if confirm or not await self.app.push_screen_wait(
+                    ConfirmDialog("Last admin", question, "Remove the last admin")
+                ):
+                    self.notify("nothing was changed", markup=False)
+                    return
+                confirm = True
+                continue
+            except GroupwardenError as exc:
+                self.notify(str(exc), severity="error", markup=False, timeout=10)
+                return
+            break
+        self._changed(change)
+
+    def action_effective(self) -> None:
+        if not self.acl.toggle_effective():
+            self.notify("e shows who reaches a folder: select a folder in pane 3 first", markup=False)
+            return
+        self.action_pane("acl")
+
+    def action_reload(self) -> None:
+        self.groups.reload(keep_cursor=True)
+        self.folders.reload(keep_cursor=True)
+        group = self.members.group
+        if group is not None:
+            self.members.show_group(group, keep_cursor=True)
+        self.acl.refresh_rows(keep_cursor=True)
+
+    # Sync
+
+    def action_sync(self) -> None:
+        if self.source is None:
+            self.notify(
+                "no source to sync: add one under [sources] in the config file"
+                f" ({self.settings.path or 'see groupwarden --help'}), or run `groupwarden demo`",
+                severity="warning",
+                markup=False,
+                timeout=10,
+            )
+            return
+        if self.syncing:
+            self.notify("a sync is already running", markup=False)
+            return
+        self.syncing = True
+        self.query_one(SyncBar).started(self.source.name)
+        self.sync_worker(self.source)
+
+    @work(thread=True, exclusive=True, group="sync")
+    def sync_worker(self, config: SourceConfig) -> None:
+        from groupwarden.services.sync import build_source, run_sync
+
+        bar = self.query_one(SyncBar)
+        guard = DeletionGuard(
+            max_fraction=self.settings.max_delete_fraction, floor=self.settings.max_delete_floor
+        )
+        try:
+            source = build_source(config)
+            report = run_sync(
+                self.ctx,
+                source,
+                guard=guard,
+                progress=lambda step: self.app.call_from_thread(bar.progress, config.name, step),
+            )
+        except Exception as exc:
+            self.app.call_from_thread(self._sync_failed, one_line(exc))
+            return
+        self.app.call_from_thread(self._synced, report)
+
+    def _synced(self, report: SyncReport) -> None:
+        self.syncing = False
+        text = f"synced {report.source}: {report.diff.summary()}"
+        self.query_one(SyncBar).finished(text, failed=False)
+        self.notify(text, markup=False, timeout=8)
+        self.action_reload()
+
+    def _sync_failed(self, line: str) -> None:
+        self.syncing = False
+        self.query_one(SyncBar).finished(f"sync failed, nothing changed: {line}", failed=True)
+        self.notify(line, title="sync failed", severity="error", markup=False, timeout=10)
+
+    # Other screens
+
+    def action_audit(self) -> None:
+        from groupwarden.tui.audit_screen import AuditScreen
+
+        self.app.push_screen(AuditScreen(self.ctx, self.clock))
+
+    def action_lookup(self) -> None:
+        from groupwarden.tui.lookup_screen import LookupScreen
+
+        self.app.push_screen(LookupScreen(self.ctx))
+
+    def action_export(self) -> None:
+        export_pane(self, self.pane(self.active), self.active)
+
+    def action_help(self) -> None:
+        show_help(self, "main screen")

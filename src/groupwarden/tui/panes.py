@@ -1,0 +1,208 @@
+"""The four panes of the main screen: groups, members, workspaces and folders, folder ACL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+
+from groupwarden.services import access, directory, grants, layout
+from groupwarden.services.context import Context
+from groupwarden.services.directory import GroupRow, MemberRow
+from groupwarden.services.grants import GrantRow
+from groupwarden.services.layout import FolderRow, WorkspaceRow
+from groupwarden.tui.listpane import Column, ListPane
+from groupwarden.tui.queries import grants_of, group_key, members_of
+from groupwarden.tui.text import ago, plain, stamp
+
+Clock = Callable[[], datetime]
+
+
+def _role_style(row: Any) -> str:
+    if getattr(row, "orphaned", False):
+        return "dim strike"
+    return {"admin": "bold", "writer": "", "viewer": "dim"}.get(str(row.role), "")
+
+
+class GroupsPane(ListPane):
+    def __init__(self, ctx: Context, clock: Clock) -> None:
+        super().__init__(
+            "1 Groups",
+            [
+                Column("group", 28, lambda g: g.name),
+                Column("source", 10, lambda g: g.source),
+                Column("direct", 6, lambda g: g.direct_members, "right"),
+                Column("eff.", 6, lambda g: g.effective_members, "right"),
+                Column("grants", 6, lambda g: g.grants, "right"),
+                Column("synced", 8, lambda g: ago(g.last_synced, clock())),
+            ],
+            empty="no groups synced yet: press s to sync the configured source",
+            id="groups",
+        )
+        self.ctx = ctx
+
+    def reload(self, keep_cursor: bool = False) -> None:
+        self.load(lambda: directory.list_groups(self.ctx), keep_cursor=keep_cursor)
+
+
+class MembersPane(ListPane):
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(
+            "2 Members",
+            [
+                Column("userName", 18, lambda m: m.user_name),
+                Column("display name", 18, lambda m: m.display_name),
+                Column("email", 22, lambda m: m.email),
+                Column("active", 6, lambda m: "yes" if m.active else "no", style=_inactive),
+                Column("via", 24, lambda m: m.via_text),
+            ],
+            empty="select a group to see its members",
+            id="members",
+        )
+        self.ctx = ctx
+        self.group: GroupRow | None = None
+
+    def show_group(self, group: GroupRow | None, keep_cursor: bool = False) -> None:
+        if group is None:
+            return
+        if self.group is not None and group_key(self.group) == group_key(group) and not keep_cursor:
+            return
+        self.group = group
+        self.border_title = Text.assemble("2 Members of ", plain(f"g/{group.name}", 40))
+        self.load(
+            lambda: members_of(self.ctx, group), empty="this group has no members", keep_cursor=keep_cursor
+        )
+
+
+def _inactive(member: MemberRow) -> str:
+    return "" if member.active else "red"
+
+
+def _folder_label(row: WorkspaceRow | FolderRow) -> str:
+    if isinstance(row, WorkspaceRow):
+        return f"▾ {row.id}" if row.name == row.id else f"▾ {row.id} ({row.name})"
+    return f"  {row.target}"
+
+
+class FoldersPane(ListPane):
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(
+            "3 Workspaces / folders",
+            [
+                Column(
+                    "folder", 28, _folder_label, style=lambda r: "bold" if isinstance(r, WorkspaceRow) else ""
+                ),
+                Column("grants", 6, lambda r: r.grants if isinstance(r, FolderRow) else "", "right"),
+                Column("summary", 24, lambda r: r.summary if isinstance(r, FolderRow) else ""),
+            ],
+            empty="no workspaces yet: add them with `groupwarden workspace add` or a layout file",
+            id="folders",
+        )
+        self.ctx = ctx
+
+    def reload(self, keep_cursor: bool = False) -> None:
+        self.load(self._rows, keep_cursor=keep_cursor)
+
+    def _rows(self) -> list[WorkspaceRow | FolderRow]:
+        rows: list[WorkspaceRow | FolderRow] = []
+        for space in layout.list_workspaces(self.ctx):
+            rows.append(space)
+            rows.extend(space.folders)
+        return rows
+
+    def targets(self) -> list[str]:
+        return [r.target for r in self.rows if isinstance(r, FolderRow)]
+
+
+FOLDER_GRANTS = [
+    Column("principal", 26, lambda g: g.principal),
+    Column("role", 8, lambda g: f"{g.role}{' (orphaned)' if g.orphaned else ''}", style=_role_style),
+    Column("on", 14, lambda g: "folder" if not g.item_path else g.item_path),
+    Column("granted by", 18, lambda g: g.granted_by),
+    Column("when", 16, lambda g: stamp(g.granted_at)),
+]
+EFFECTIVE = [
+    Column("user", 18, lambda a: a.user_name),
+    Column("role", 7, lambda a: a.role, style=_role_style),
+    Column("active", 6, lambda a: "yes" if a.active else "no"),
+    Column("why", 50, lambda a: a.explanation),
+]
+GROUP_GRANTS = [
+    Column("target", 24, lambda g: g.target),
+    Column("role", 8, lambda g: f"{g.role}{' (orphaned)' if g.orphaned else ''}", style=_role_style),
+    Column("granted by", 18, lambda g: g.granted_by),
+    Column("when", 16, lambda g: stamp(g.granted_at)),
+]
+
+
+class AclPane(ListPane):
+    """Grants on the chosen folder (or, with e, who reaches it and why), or a chosen group's grants."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(
+            "4 ACL",
+            FOLDER_GRANTS,
+            empty="select a folder (3) or a group (1) to see grants",
+            id="acl",
+        )
+        self.ctx = ctx
+        self.target: str | None = None
+        self.group: GroupRow | None = None
+        self.effective = False
+
+    def show_folder(self, target: str) -> None:
+        if self.target == target and self.group is None:
+            return
+        self.target, self.group = target, None
+        self.refresh_rows()
+
+    def show_group(self, group: GroupRow) -> None:
+        if self.group is not None and group_key(self.group) == group_key(group):
+            return
+        self.target, self.group = None, group
+        self.refresh_rows()
+
+    def toggle_effective(self) -> bool:
+        if self.target is None:
+            return False
+        self.effective = not self.effective
+        self.refresh_rows()
+        return True
+
+    def refresh_rows(self, keep_cursor: bool = False) -> None:
+        ctx = self.ctx
+        if self.group is not None:
+            group = self.group
+            self.border_title = Text.assemble(
+                "4 Grants of ", plain(f"g/{group.name}", 40), " (all workspaces)"
+            )
+            self.load(
+                lambda: grants_of(ctx, group),
+                columns=GROUP_GRANTS,
+                empty="this group has no grants; g grants it a role",
+                keep_cursor=keep_cursor,
+            )
+        elif self.target is not None:
+            target = self.target
+            if self.effective:
+                self.border_title = Text.assemble("4 Who reaches ", plain(target), " (e: grants)")
+                self.load(
+                    lambda: access.who_can(ctx, target),
+                    columns=EFFECTIVE,
+                    empty="nobody reaches this folder",
+                    keep_cursor=keep_cursor,
+                )
+            else:
+                self.border_title = Text.assemble("4 ACL of ", plain(target), " (e: effective users)")
+                self.load(
+                    lambda: grants.folder_grants(ctx, target),
+                    columns=FOLDER_GRANTS,
+                    empty="no grants on this folder; g grants a role",
+                    keep_cursor=keep_cursor,
+                )
+
+    def selected_grant(self) -> GrantRow | None:
+        row = self.current()
+        return row if isinstance(row, GrantRow) else None

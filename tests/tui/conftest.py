@@ -1,0 +1,41 @@
+"""Fixtures for the UI tests: a filled cache, an empty one, a read-only session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fixture_data import fill, open_context
+
+from groupwarden.services.context import Context
+
+
+@pytest.fixture
+def filled_db(tmp_path: Path) -> Path:
+    db = tmp_path / "filled.db"
+    ctx = open_context(db)
+    fill(ctx)
+    ctx.close()
+    return db
+
+
+@pytest.fixture
+def tui_ctx(filled_db: Path) -> Iterator[Context]:
+    ctx = open_context(filled_db)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def ro_ctx(filled_db: Path) -> Iterator[Context]:
+    ctx = open_context(filled_db, read_only=True)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def empty_ctx(tmp_path: Path) -> Iterator[Context]:
+    ctx = open_context(tmp_path / "empty.db")
+    yield ctx
+    ctx.close()

@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from groupwarden.demo import TOKEN_ENV, DemoSession, load_organisation, prepare_demo
 from groupwarden.demo.server import start_scim_server
+from groupwarden.domain.errors import BadInput
 from groupwarden.services.access import who_can
 from groupwarden.services.directory import list_groups, list_members
 from groupwarden.services.grants import folder_grants
@@ -199,3 +200,8 @@ def test_demo_default_database_starts_clean_each_time(
         with prepare_demo(None) as session:
             assert Path(session.database).is_relative_to(tmp_path)
             assert session.sync_report.diff.groups_added
+
+
+def test_demo_refuses_a_database_that_already_holds_a_demo(demo: DemoSession) -> None:
+    with pytest.raises(BadInput, match="already holds a demo"):
+        prepare_demo(demo.database)

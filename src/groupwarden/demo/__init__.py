@@ -21,6 +21,8 @@ from groupwarden.config import Settings, SourceConfig
 from groupwarden.demo.seed import seed_organisation
 from groupwarden.demo.server import ScimServer, start_scim_server
 from groupwarden.domain.directory import Progress
+from groupwarden.domain.errors import BadInput
+from groupwarden.services.audit import sync_runs
 from groupwarden.services.context import Context
 from groupwarden.services.layout import LayoutResult, import_layout, list_workspaces
 from groupwarden.services.sync import SyncReport, build_source, run_sync
@@ -117,18 +119,25 @@ def prepare_demo(db: str | None, *, progress: Callable[[str], None] | None = Non
             stale.unlink(missing_ok=True)
         db = str(path)
     organisation = load_organisation()
+    say(f"opening the demo database {shown_db(db)}")
+    ctx = Context.open(db)
+    # Each demo server assigns new ids, so a second demo sync into the same database would
+    # look like every user and group removed upstream: refused as a mass deletion.
+    if any(run.source == SOURCE_NAME for run in sync_runs(ctx)):
+        ctx.close()
+        raise BadInput(
+            f"the database {shown_db(db)} already holds a demo; remove it or name another one"
+            " (without a database the demo starts from a fresh one each time)"
+        )
     token = secrets.token_urlsafe(32)
     say("starting the demo SCIM server on 127.0.0.1")
     server = start_scim_server(token)
-    ctx: Context | None = None
     try:
         seed_organisation(server.url, token, organisation, say)
         # The sync reads the token the way it reads any source's: from the environment.
         os.environ[TOKEN_ENV] = token
         source_config = SourceConfig(name=SOURCE_NAME, kind="scim", url=server.url, token_env=TOKEN_ENV)
         settings = Settings(db=db, sources={SOURCE_NAME: source_config})
-        say(f"opening the demo database {shown_db(db)}")
-        ctx = Context.open(db)
 
         def sync_progress(step: Progress) -> None:
             if step.phase == "reconcile":
@@ -142,8 +151,7 @@ def prepare_demo(db: str | None, *, progress: Callable[[str], None] | None = Non
         with as_file(demo_assets() / "layout.toml") as layout_path:
             layout = import_layout(ctx, layout_path)
     except BaseException:
-        if ctx is not None:
-            ctx.close()
+        ctx.close()
         server.stop()
         if os.environ.get(TOKEN_ENV) == token:
             del os.environ[TOKEN_ENV]

@@ -122,7 +122,8 @@ class ServedApp:
             "127.0.0.1", 0, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler
         )
         self.url = f"http://127.0.0.1:{self.server.server_port}{path}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval so that stop() returns at once instead of within 0.5 s.
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
@@ -189,9 +190,7 @@ class ScimServer(ServedApp):
         body.update(extra)
         return str(self._send("POST", "/Users", body)["id"])
 
-    def add_group(
-        self, name: str, *, users: Iterable[str] = (), groups: Iterable[str] = ()
-    ) -> str:
+    def add_group(self, name: str, *, users: Iterable[str] = (), groups: Iterable[str] = ()) -> str:
         body = {"schemas": [GROUP_SCHEMA], "displayName": name, "members": _members(users, groups)}
         return str(self._send("POST", "/Groups", body)["id"])
 
@@ -219,9 +218,7 @@ class ScimServer(ServedApp):
 
 
 def _members(users: Iterable[str], groups: Iterable[str]) -> list[dict[str, str]]:
-    return [{"value": u, "type": "User"} for u in users] + [
-        {"value": g, "type": "Group"} for g in groups
-    ]
+    return [{"value": u, "type": "User"} for u in users] + [{"value": g, "type": "Group"} for g in groups]
 
 
 def start_scim_server(token: str = TOKEN, faults: Faults | None = None) -> ScimServer:
@@ -269,4 +266,3 @@ def serve_raw(
 ) -> ServedApp:
     """Serve RawScimApp on 127.0.0.1 (no token needed); any path prefix works."""
     return ServedApp(RawScimApp(users, groups, claimed_total), "/v2")
-

@@ -180,9 +180,6 @@ def access_of(ctx: Context, user: str) -> tuple[str, list[TargetAccess]]:
             chain = tuple(names[g] for g in paths[group_id])
             reason = Reason(role, on, f"g/{names[group_id]}", chain)
         reasons[on].append(reason)
-        if item:
-            # An item inherits its folder's grants; its own can only raise the role.
-            reasons.setdefault(f"{workspace}/{folder}", reasons.get(f"{workspace}/{folder}", []))
     # Items inherit from their folder: an item's answer includes the folder's reasons.
     for on in list(reasons):
         parts = on.split("/")

@@ -141,17 +141,21 @@ def list_groups(ctx: Context) -> list[GroupRow]:
         )
         children = nested_children(conn)
         effective: dict[int, int] = {}
-        for gid in list(children):
-            groups = expand_down([gid], children)
-            members: set[int] = set()
-            for sub in groups:
-                members.update(
-                    r[0]
-                    for r in conn.execute(
-                        text("SELECT user_id FROM user_memberships WHERE group_id = :g"), {"g": sub}
-                    )
-                )
-            effective[gid] = len(members)
+        if children:
+            # Only groups with nested groups differ from their direct count; fetch the members
+            # of every group that takes part in nesting once, then union per parent.
+            involved = set(children) | {c for kids in children.values() for c in kids}
+            members_of: dict[int, list[int]] = defaultdict(list)
+            listed = ", ".join(str(int(g)) for g in sorted(involved))
+            for gid, uid in conn.execute(
+                text(f"SELECT group_id, user_id FROM user_memberships WHERE group_id IN ({listed})")
+            ):
+                members_of[gid].append(uid)
+            for gid in children:
+                union: set[int] = set()
+                for sub in expand_down([gid], children):
+                    union.update(members_of.get(sub, ()))
+                effective[gid] = len(union)
         rows = conn.execute(
             text(
                 "SELECT g.id, g.name, g.upstream_id, s.name, g.description, g.kind, s.last_sync_at"

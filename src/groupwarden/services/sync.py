@@ -99,7 +99,7 @@ def run_sync(
     try:
         snapshot = source.fetch(progress)
         if progress:
-            progress(Progress("reconcile", 0, len(snapshot.users) + len(snapshot.groups)))
+            progress(Progress("reconcile", 0, 0, len(snapshot.users) + len(snapshot.groups)))
         if dry_run:
             with ctx.engine.connect() as conn, conn.begin():
                 diff = reconcile(

@@ -141,7 +141,7 @@ def prepare_demo(db: str | None, *, progress: Callable[[str], None] | None = Non
 
         def sync_progress(step: Progress) -> None:
             if step.phase == "reconcile":
-                say(f"sync: writing {step.items} users and groups to the database")
+                say(f"sync: writing {step.total} users and groups to the database")
             else:
                 total = f"/{step.total}" if step.total is not None else ""
                 say(f"sync: listed {step.items}{total} {step.phase}")

@@ -1,0 +1,497 @@
+"""Sync and access benchmarks on a large generated directory; prints ratios measured in one run.
+
+    python benchmarks/bench_sync.py             # the issue's sizes (takes a few minutes)
+    python benchmarks/bench_sync.py --small     # 10k users, 1k groups: a quick look
+    python benchmarks/bench_sync.py --users 2000 --groups 200 --runs 3   # the smoke test's size
+
+Every timing is compared with a baseline measured in the same run on the same machine,
+so the ratios hold on a noisy machine where the seconds do not. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import os
+import platform
+import pstats
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import insert, text
+
+from fast_scim_server import start_server_process
+from generate import DATA_DIR, Directory, Params, ensure_scim_pages, generate
+from groupwarden.domain.directory import Snapshot
+from groupwarden.services.access import access_of, who_can
+from groupwarden.services.context import Context
+from groupwarden.services.layout import add_workspace
+from groupwarden.services.reconcile import DeletionGuard, SyncDiff, reconcile
+from groupwarden.store.db import write_transaction
+from groupwarden.store.models import Folder, Grant
+
+SOURCE = "bench"
+SOURCE_URL = "http://127.0.0.1/v2"
+DIRECTORY_TABLES = ("sources", "users", "instance_groups", "user_memberships", "group_memberships")
+
+TARGET_RECONCILE = 3.0
+TARGET_RESYNC = 1.0
+TARGET_FETCH = 1.5
+TARGET_QUERY_MS = 50.0
+
+
+@dataclass(slots=True)
+class Row:
+    label: str
+    seconds: float
+    ratio: float | None = None
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    gc.collect()
+    began = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - began, result
+
+
+def profiled(label: str, fn: Callable[[], Any], top: int) -> None:
+    profile = cProfile.Profile()
+    gc.collect()
+    profile.enable()
+    fn()
+    profile.disable()
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(top)
+    print(f"\n--- profile: {label} (sorted by own time) ---")
+    lines = out.getvalue().splitlines()
+    start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+    print("\n".join(line for line in lines[max(0, start - 3) :] if line.strip()))
+
+
+# The baseline: plain sqlite3 ------------------------------------------------------------
+
+
+def directory_schema(db: Path) -> list[str]:
+    """The DDL of the directory tables and their indexes, as groupwarden's migrations make them."""
+    ctx = Context.open(str(db))
+    try:
+        with ctx.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND tbl_name IN ("
+                    + ", ".join(f"'{t}'" for t in DIRECTORY_TABLES)
+                    + ") ORDER BY type DESC, name"
+                )
+            ).all()
+    finally:
+        ctx.close()
+    return [r[0] for r in rows]
+
+
+@dataclass(slots=True)
+class BaselineRows:
+    users: list[tuple[Any, ...]]
+    groups: list[tuple[Any, ...]]
+    members: list[tuple[int, int]]
+    nested: list[tuple[int, int]]
+
+
+def baseline_rows(directory: Directory) -> BaselineRows:
+    """The rows a reconcile into an empty cache writes, with ids already assigned."""
+    users = [
+        (
+            i + 1,
+            1,
+            directory.user_ids[i],
+            directory.user_names[i],
+            directory.display_names[i],
+            "\n".join(directory.emails[i]),
+            directory.active[i],
+            None,
+        )
+        for i in range(len(directory.user_ids))
+    ]
+    groups = [
+        (g + 1, 1, directory.group_ids[g], directory.group_names[g], None, None)
+        for g in range(len(directory.group_ids))
+    ]
+    members = [(g + 1, u + 1) for g, ms in enumerate(directory.members) for u in ms]
+    nested = [(g + 1, c + 1) for g, cs in enumerate(directory.nested) for c in cs]
+    return BaselineRows(users, groups, members, nested)
+
+
+def baseline_insert(db: Path, schema: list[str], rows: BaselineRows) -> float:
+    """Seconds for executemany inserts of rows into a fresh file: BEGIN to COMMIT."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        for ddl in schema:
+            conn.execute(ddl)
+        conn.execute(
+            "INSERT INTO sources (id, name, kind, url) VALUES (1, ?, 'scim', ?)", (SOURCE, SOURCE_URL)
+        )
+
+        def run() -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT INTO users (id, source_id, upstream_id, user_name, display_name, emails, active,"
+                " raw_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows.users,
+            )
+            conn.executemany(
+                "INSERT INTO instance_groups (id, source_id, upstream_id, name, description, kind)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows.groups,
+            )
+            conn.executemany("INSERT INTO user_memberships (group_id, user_id) VALUES (?, ?)", rows.members)
+            conn.executemany("INSERT INTO group_memberships (parent_id, child_id) VALUES (?, ?)", rows.nested)
+            conn.execute("COMMIT")
+
+        seconds, _ = timed(run)
+        return seconds
+    finally:
+        conn.close()
+
+
+# groupwarden ----------------------------------------------------------------------------
+
+
+def reconcile_once(ctx: Context, snapshot: Snapshot) -> SyncDiff:
+    """One reconcile in one write transaction, commit included, as a sync runs it."""
+    with write_transaction(ctx.engine) as conn:
+        return reconcile(
+            conn,
+            snapshot,
+            source_name=SOURCE,
+            source_kind="scim",
+            source_url=SOURCE_URL,
+            guard=DeletionGuard(),
+            write=True,
+        )
+
+
+def install_layout(ctx: Context, directory: Directory) -> None:
+    """Workspaces through the service; folders and grants with bulk inserts (grant() is per-row)."""
+    for workspace in directory.workspaces:
+        add_workspace(ctx, workspace)
+    now = datetime.now(UTC)
+    with write_transaction(ctx.engine) as conn:
+        conn.execute(
+            insert(Folder.__table__),
+            [
+                {"workspace_id": w, "name": f, "summary": ""}
+                for w in directory.workspaces
+                for f in directory.folders
+            ],
+        )
+        folder_ids = {
+            (w, n): i for i, w, n in conn.execute(text("SELECT id, workspace_id, name FROM folders"))
+        }
+        user_ids = dict(conn.execute(text("SELECT upstream_id, id FROM users")).all())
+        group_ids = dict(conn.execute(text("SELECT upstream_id, id FROM instance_groups")).all())
+        rows = []
+        for spec in directory.grants:
+            gid = group_ids[spec.upstream_id] if spec.kind == "g" else None
+            uid = user_ids[spec.upstream_id] if spec.kind == "u" else None
+            rows.append(
+                {
+                    "folder_id": folder_ids[(spec.workspace, spec.folder)],
+                    "item_path": spec.item_path,
+                    "principal_key": f"g:{gid}" if gid is not None else f"u:{uid}",
+                    "group_id": gid,
+                    "user_id": uid,
+                    "role": spec.role,
+                    "granted_by": "benchmark",
+                    "granted_at": now,
+                    "version": 1,
+                }
+            )
+        conn.execute(insert(Grant.__table__), rows)
+
+
+def median_ms(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
+    result = fn()  # warm-up: caches, first-query planning
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        result = fn()
+        samples.append(time.perf_counter() - began)
+    return statistics.median(samples) * 1000, result
+
+
+# Fetch and parse ------------------------------------------------------------------------
+
+
+def page_urls(url: str, manifest: dict[str, Any]) -> list[tuple[str, dict[str, int]]]:
+    size = int(manifest["page_size"])
+    out: list[tuple[str, dict[str, int]]] = [(f"{url}/ServiceProviderConfig", {})]
+    for endpoint, total in (("Users", manifest["users"]), ("Groups", manifest["groups"])):
+        out += [
+            (f"{url}/{endpoint}", {"startIndex": s, "count": size}) for s in range(1, max(total, 1) + 1, size)
+        ]
+    return out
+
+
+def download_only(pages: list[tuple[str, dict[str, int]]]) -> int:
+    received = 0
+    with httpx.Client() as client:
+        for url, params in pages:
+            response = client.get(url, params=params)
+            response.raise_for_status()
+            received += len(response.content)
+    return received
+
+
+def download_and_decode(pages: list[tuple[str, dict[str, int]]]) -> int:
+    """The floor of a client built on the json module: decode every page, keep nothing."""
+    resources = 0
+    with httpx.Client() as client:
+        for url, params in pages:
+            resources += len(json.loads(client.get(url, params=params).content).get("Resources") or ())
+    return resources
+
+
+def scim_fetch(url: str, page_size: int) -> Snapshot:
+    from groupwarden.sources.scim import ScimSource
+
+    return ScimSource(url, None, name=SOURCE, page_size=page_size).fetch()
+
+
+# The run --------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 0
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, nproc {usable},"
+        f" Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, {platform.machine()}"
+    )
+
+
+def verdict(met: bool | None) -> str:
+    return "" if met is None else ("met" if met else "MISSED")
+
+
+def print_table(title: str, rows: list[Row], unit: str = "s") -> None:
+    print(f"\n{title}")
+    print(f"  {'':44s} {unit:>9s} {'ratio':>7s}  {'target':<9s} {'':6s}")
+    for row in rows:
+        value = f"{row.seconds:9.3f}" if unit == "s" else f"{row.seconds:9.1f}"
+        ratio = f"{row.ratio:6.2f}x" if row.ratio is not None else ""
+        print(f"  {row.label:44s} {value} {ratio:>7s}  {row.target:<9s} {verdict(row.met):6s} {row.note}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="groupwarden sync and access benchmarks")
+    parser.add_argument("--small", action="store_true", help="10k users, 1k groups: a quick run")
+    parser.add_argument("--users", type=int)
+    parser.add_argument("--groups", type=int)
+    parser.add_argument("--memberships", type=int, help="direct memberships in all (default users x 10)")
+    parser.add_argument("--big-groups", type=int, help="how many groups of --big-size members")
+    parser.add_argument("--big-size", type=int, help="members of each big group (default 50k)")
+    parser.add_argument("--heavy-groups", type=int, help="groups of the one heavy user (default 200)")
+    parser.add_argument("--workspaces", type=int)
+    parser.add_argument("--folders", type=int, help="folders per workspace")
+    parser.add_argument("--grants", type=int)
+    parser.add_argument("--seed", type=int, default=Params().seed)
+    parser.add_argument("--page-size", type=int, default=1000, help="SCIM page size")
+    parser.add_argument("--runs", type=int, default=15, help="timed runs of each query (after a warm-up)")
+    parser.add_argument(
+        "--fetch-runs", type=int, default=3, help="alternating rounds of the fetch comparison"
+    )
+    parser.add_argument("--skip-fetch", action="store_true", help="leave out the SCIM client comparison")
+    parser.add_argument("--profile", action="store_true", help="then profile each phase once (cProfile)")
+    parser.add_argument("--keep-db", action="store_true", help="keep the benchmark databases in data/")
+    args = parser.parse_args(argv)
+    users = args.users or (10_000 if args.small else Params().users)
+    groups = args.groups or (1_000 if args.small else Params().groups)
+    args.params = Params.scaled(
+        users,
+        groups,
+        memberships=args.memberships,
+        big_groups=args.big_groups,
+        big_size=args.big_size,
+        heavy_groups=args.heavy_groups,
+        workspaces=args.workspaces,
+        folders=args.folders,
+        grants=args.grants,
+        seed=args.seed,
+    )
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    params: Params = args.params
+    print(f"groupwarden benchmarks — {machine()}")
+    print(f"command: {' '.join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])])}")
+
+    seconds, directory = timed(lambda: generate(params))
+    print(
+        f"directory: {params.users} users, {params.groups} groups, {directory.membership_count} memberships"
+        f" (largest group {max(map(len, directory.members), default=0)}, {len(directory.big)} of"
+        f" {min(params.big_size, params.users)}), {directory.nested_count} nested, {params.workspaces}"
+        f" workspaces x {params.folders} folders, {len(directory.grants)} grants;"
+        f" generated in {seconds:.1f} s"
+    )
+    run_dir = DATA_DIR / f"run-{os.getpid()}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    base_db, gw_db = run_dir / "baseline.db", run_dir / "groupwarden.db"
+    try:
+        # 1. Sync into SQLite: the plain executemany baseline, then groupwarden's reconcile.
+        # Each side runs with only its own input alive: the baseline's million row tuples
+        # would otherwise slow groupwarden's garbage collections, and the snapshot the baseline's.
+        schema = directory_schema(run_dir / "schema.db")
+        rows = baseline_rows(directory)
+        member_rows = len(rows.members)
+        baseline = baseline_insert(base_db, schema, rows)
+        del rows
+        snapshot = directory.snapshot()
+        ctx = Context.open(str(gw_db))
+        first_s, first = timed(partial(reconcile_once, ctx, snapshot))
+        again_s, again = timed(partial(reconcile_once, ctx, snapshot))
+        del snapshot
+        # The baseline once more, in a second fresh file: drift shows as a difference between the two.
+        rows = baseline_rows(directory)
+        baseline_2 = baseline_insert(run_dir / "baseline-2.db", schema, rows)
+        del rows
+        base = min(baseline, baseline_2)
+        assert first.members_added_count == directory.membership_count, first.summary()
+        assert again.is_empty(), f"re-sync of the same snapshot changed something: {again.summary()}"
+        sync_rows = [
+            Row(
+                "sqlite3 executemany baseline (min of 2)",
+                base,
+                1.0,
+                note=f"runs: {baseline:.3f} s, {baseline_2:.3f} s; {member_rows} memberships",
+            ),
+            Row(
+                "reconcile into an empty cache",
+                first_s,
+                first_s / base,
+                f"<= {TARGET_RECONCILE:g}x",
+                first_s / base <= TARGET_RECONCILE,
+            ),
+            Row(
+                "no-change re-sync (reconcile again)",
+                again_s,
+                again_s / base,
+                f"<= {TARGET_RESYNC:g}x",
+                again_s / base <= TARGET_RESYNC,
+            ),
+        ]
+        print_table("Sync into SQLite (seconds; ratio to the baseline)", sync_rows)
+
+        # 2. Access queries on the synced cache, with workspaces, folders and grants.
+        install_layout(ctx, directory)
+        target, heavy = directory.who_can_target, directory.heavy_user_name
+        who_ms, who = median_ms(lambda: who_can(ctx, target), args.runs)
+        acc_ms, (_name, reached) = median_ms(lambda: access_of(ctx, heavy), args.runs)
+        query_rows = [
+            Row(
+                f"who-can {target}",
+                who_ms,
+                None,
+                f"< {TARGET_QUERY_MS:g} ms",
+                who_ms < TARGET_QUERY_MS,
+                f"{len(who)} users",
+            ),
+            Row(
+                f"access of {heavy}",
+                acc_ms,
+                None,
+                f"< {TARGET_QUERY_MS:g} ms",
+                acc_ms < TARGET_QUERY_MS,
+                f"{len(reached)} targets, {params.heavy_groups} direct groups",
+            ),
+        ]
+        print_table(f"Access queries (median of {args.runs} after a warm-up)", query_rows, unit="ms")
+
+        # 3. The SCIM client against the fast server, and a bare httpx loop over the same pages.
+        fetch_rows: list[Row] = []
+        if not args.skip_fetch:
+            pages_dir = ensure_scim_pages(directory, args.page_size)
+            manifest = json.loads((pages_dir / "manifest.json").read_text())
+            with start_server_process(pages_dir) as url:
+                pages = page_urls(url, manifest)
+                size = download_only(pages)  # warm-up of both sides
+                bare, decoded, client = [], [], []
+                for _ in range(args.fetch_runs):
+                    bare.append(timed(lambda: download_only(pages))[0])
+                    decoded.append(timed(lambda: download_and_decode(pages))[0])
+                    seconds, fetched = timed(lambda: scim_fetch(url, args.page_size))
+                    client.append(seconds)
+                    assert len(fetched.users) == params.users and len(fetched.groups) == params.groups
+                    del fetched
+                bare_s, decoded_s, client_s = map(statistics.median, (bare, decoded, client))
+                fetch_rows = [
+                    Row(
+                        "bare httpx loop (download only)",
+                        bare_s,
+                        1.0,
+                        note=f"{len(pages)} requests, {size / 1e6:.1f} MB",
+                    ),
+                    Row("  reference: httpx loop + json.loads only", decoded_s, decoded_s / bare_s),
+                    Row(
+                        "ScimSource.fetch (fetch and parse)",
+                        client_s,
+                        client_s / bare_s,
+                        f"<= {TARGET_FETCH:g}x",
+                        client_s / bare_s <= TARGET_FETCH,
+                    ),
+                ]
+                print_table(
+                    f"SCIM fetch and parse (median of {args.fetch_runs} alternating rounds)", fetch_rows
+                )
+                if args.profile:
+                    profiled("ScimSource.fetch", lambda: scim_fetch(url, args.page_size), 25)
+
+        if args.profile:
+            ctx.close()
+            profile_ctx = Context.open(str(run_dir / "profile.db"))
+            again_snapshot = directory.snapshot()
+            profiled("reconcile into an empty cache", lambda: reconcile_once(profile_ctx, again_snapshot), 25)
+            profiled("no-change re-sync", lambda: reconcile_once(profile_ctx, again_snapshot), 25)
+            del again_snapshot
+            install_layout(profile_ctx, directory)
+            profiled(f"who-can {target}", lambda: who_can(profile_ctx, target), 25)
+            profiled(f"access of {heavy}", lambda: access_of(profile_ctx, heavy), 25)
+            profile_ctx.close()
+        else:
+            ctx.close()
+
+        missed = [r.label.strip() for r in sync_rows + query_rows + fetch_rows if r.met is False]
+        print()
+        print("targets: all met" if not missed else f"targets missed: {'; '.join(missed)}")
+        return 0
+    finally:
+        if not args.keep_db:
+            for path in sorted(run_dir.glob("*"), reverse=True):
+                path.unlink()
+            run_dir.rmdir()
+        else:
+            print(f"databases kept in {run_dir}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

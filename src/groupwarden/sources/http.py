@@ -71,7 +71,7 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _error_detail(response: httpx.Response) -> str:
+def error_detail(response: httpx.Response) -> str:
     """The SCIM/Graph/Okta error detail of a response, when it has a recognisable one."""
     try:
         body = response.json()
@@ -90,7 +90,11 @@ def _error_detail(response: httpx.Response) -> str:
 
 
 class HttpClient:
-    """One httpx.Client with explicit timeouts, TLS verification and bounded retries."""
+    """One httpx.Client with explicit timeouts, TLS verification and bounded retries.
+
+    Waiting is bounded twice: each wait by max_wait, and all the waits of the client's life
+    by max_total_wait, so a provider that throttles forever ends the sync with a clear error.
+    """
 
     def __init__(
         self,
@@ -102,10 +106,12 @@ class HttpClient:
         ca_bundle: str | None = None,
         max_attempts: int = 5,
         max_wait: float = 60.0,
+        max_total_wait: float = 900.0,
         base_wait: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         server_wait: ServerWait = retry_after_wait,
+        auth: httpx.Auth | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         tls: ssl.SSLContext | bool
@@ -123,15 +129,19 @@ class HttpClient:
             tls = True
         self.max_attempts = max(1, max_attempts)
         self.max_wait = max_wait
+        self.max_total_wait = max_total_wait
         self.base_wait = base_wait
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.server_wait = server_wait
         self.timeout = timeout
+        #: Seconds slept so far, retries and pacing together.
+        self.waited = 0.0
         self.client = httpx.Client(
             headers=dict(headers or {}),
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             verify=tls,
+            auth=auth,
             transport=transport,
             follow_redirects=False,
         )
@@ -150,20 +160,60 @@ class HttpClient:
         ceiling = min(self.max_wait, self.base_wait * 2.0**attempt)
         return ceiling / 2 + self.rng.random() * ceiling / 2
 
+    def pause(self, seconds: float, where: str, why: str) -> None:
+        """Sleep, counting against the total wait budget."""
+        seconds = max(0.0, min(seconds, self.max_wait))
+        if self.waited + seconds > self.max_total_wait:
+            raise SyncError(
+                f"{where}: {why}, and the waits would pass {self.max_total_wait:g} s in total;"
+                " the provider is throttling too hard, try again later"
+            )
+        self.waited += seconds
+        if seconds > 0:
+            log.warning("%s: %s; waiting %.1f s", where, why, seconds)
+            self.sleep(seconds)
+
     def get(
-        self, url: str, params: Mapping[str, Any] | None = None, *, missing_ok: bool = False
+        self,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        missing_ok: bool = False,
+        passthrough: frozenset[int] = frozenset(),
     ) -> httpx.Response | None:
-        """GET with retries; a 2xx response, or None for a 404 when missing_ok."""
-        where = safe_url(self.client.build_request("GET", url, params=params).url)
+        """GET with retries; a 2xx response, or None for a 404 when missing_ok.
+
+        Statuses in passthrough come back as responses for the caller to judge (a refused
+        Graph delta link, say) instead of becoming errors.
+        """
+        return self.request("GET", url, params, missing_ok=missing_ok, passthrough=passthrough)
+
+    def post_form(self, url: str, data: Mapping[str, str]) -> httpx.Response:
+        """POST a form with retries (an OAuth2 token request); a 2xx response."""
+        response = self.request("POST", url, None, data=data)
+        assert response is not None
+        return response
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        data: Mapping[str, str] | None = None,
+        missing_ok: bool = False,
+        passthrough: frozenset[int] = frozenset(),
+    ) -> httpx.Response | None:
+        where = f"{method} {safe_url(self.client.build_request(method, url, params=params).url)}"
         for attempt in range(self.max_attempts):
             last = attempt == self.max_attempts - 1
             try:
-                response = self.client.get(url, params=params)
+                response = self.client.request(method, url, params=params, data=data)
             except httpx.TimeoutException:
                 problem = f"no answer within the timeout ({self.timeout:g} s read)"
                 if last:
                     raise SyncError(
-                        f"GET {where} failed: {problem} after {self.max_attempts} attempts;"
+                        f"{where} failed: {problem} after {self.max_attempts} attempts;"
                         " check the server is up, or raise the timeout"
                     ) from None
                 wait = self.backoff(attempt)
@@ -173,13 +223,13 @@ class HttpClient:
                 problem = exc.__class__.__name__
                 if last:
                     raise SyncError(
-                        f"GET {where} failed: {problem} after {self.max_attempts} attempts;"
+                        f"{where} failed: {problem} after {self.max_attempts} attempts;"
                         " check the URL, the network and the TLS settings"
                     ) from None
                 wait = self.backoff(attempt)
             else:
                 status = response.status_code
-                if 200 <= status < 300:
+                if 200 <= status < 300 or status in passthrough:
                     return response
                 if status == 404 and missing_ok:
                     return None
@@ -187,43 +237,38 @@ class HttpClient:
                     raise self._refused(where, response)
                 problem = f"HTTP {status}"
                 if last:
-                    detail = _error_detail(response)
+                    detail = error_detail(response)
                     raise SyncError(
-                        f"GET {where} failed: HTTP {status} after {self.max_attempts} attempts"
+                        f"{where} failed: HTTP {status} after {self.max_attempts} attempts"
                         + (f" ({detail})" if detail else "")
                         + "; the server is failing or throttling, try again later"
                     )
                 asked = self.server_wait(response)
                 wait = self.backoff(attempt) if asked is None else asked
-            wait = min(wait, self.max_wait)
-            log.warning("GET %s: %s; retrying in %.1f s", where, problem, wait)
-            self.sleep(wait)
+            self.pause(wait, where, f"{problem}, retrying")
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def get_json(
-        self, url: str, params: Mapping[str, Any] | None = None, *, missing_ok: bool = False
+        self,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        missing_ok: bool = False,
+        passthrough: frozenset[int] = frozenset(),
     ) -> tuple[Any, httpx.Response | None]:
         """GET and decode JSON; (None, None) for a 404 when missing_ok."""
-        response = self.get(url, params, missing_ok=missing_ok)
+        response = self.get(url, params, missing_ok=missing_ok, passthrough=passthrough)
         if response is None:
             return None, None
-        try:
-            return json.loads(response.content), response
-        except (ValueError, UnicodeDecodeError):
-            where = safe_url(response.request.url)
-            raise SyncError(
-                f"GET {where} returned a body that is not valid JSON"
-                f" (HTTP {response.status_code}, {len(response.content)} bytes);"
-                " the server or a proxy in front of it is misbehaving, try again later"
-            ) from None
+        return decode_json(response), response
 
     def _refused(self, where: str, response: httpx.Response) -> SyncError:
         status = response.status_code
-        detail = _error_detail(response)
+        detail = error_detail(response)
         said = f" ({detail})" if detail else ""
         if status in (401, 403):
             return SyncError(
-                f"GET {where} was refused with HTTP {status}{said}: the server did not accept"
+                f"{where} was refused with HTTP {status}{said}: the server did not accept"
                 " the token; check the token and its permissions"
             )
         if status == 404:
@@ -233,4 +278,31 @@ class HttpClient:
             advice = f"the server redirects to {where_to}; use that URL instead"
         else:
             advice = "check the URL and the source settings"
-        return SyncError(f"GET {where} failed with HTTP {status}{said}; {advice}")
+        return SyncError(f"{where} failed with HTTP {status}{said}; {advice}")
+
+
+def decode_json(response: httpx.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        where = safe_url(response.request.url)
+        raise SyncError(
+            f"GET {where} returned a body that is not valid JSON"
+            f" (HTTP {response.status_code}, {len(response.content)} bytes);"
+            " the server or a proxy in front of it is misbehaving, try again later"
+        ) from None
+
+
+def check_same_origin(link: str, base: str, where: str) -> str:
+    """A paging link, refused unless it points at the server we were given.
+
+    We send the token with every request, so following a link to another host would hand
+    the token to whoever wrote the link.
+    """
+    theirs, ours = urlsplit(link), urlsplit(base)
+    if (theirs.scheme, theirs.hostname, theirs.port) != (ours.scheme, ours.hostname, ours.port):
+        raise SyncError(
+            f"{where}: the server's next-page link points at {safe_url(link)}, not at"
+            f" {safe_url(base)}; refusing to send the token elsewhere, sync aborted"
+        )
+    return link

@@ -27,6 +27,15 @@ class SourceConfig:
     ca_bundle: str | None = None
     verify_tls: bool = True
     page_size: int = 500
+    # Graph: the tenant, and the app registration's client id and where its secret is.
+    tenant: str | None = None
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None
+    login_url: str | None = None
+    # Incremental sources: a full sync at least this often, to catch what deltas miss
+    # (SCIM deletions above all). None: only on demand (--full).
+    full_sync_hours: float | None = None
 
 
 @dataclass(slots=True)
@@ -109,14 +118,52 @@ def _source(name: str, table: Any, path: Path) -> SourceConfig:
     where = f"config file {path}, source {name!r}"
     if not isinstance(table, dict):
         raise BadInput(f"{where}: must be a table")
-    if "token" in table:
-        raise BadInput(f"{where}: holds a token; the config names token_env or token_file, never the token")
+    for key in ("token", "client_secret", "secret", "password"):
+        if key in table:
+            raise BadInput(
+                f"{where}: holds a secret ({key}); the config names where it is"
+                " (token_env or token_file, client_secret_env or client_secret_file), never the token itself"
+            )
     kind = table.get("type", "scim")
     if kind not in SOURCE_KINDS:
         raise BadInput(f"{where}: type must be one of {', '.join(SOURCE_KINDS)}")
+    for key in (
+        "url",
+        "token_env",
+        "token_file",
+        "ca_bundle",
+        "tenant",
+        "client_id",
+        "client_secret_env",
+        "client_secret_file",
+        "login_url",
+    ):
+        if key in table and not isinstance(table[key], str):
+            raise BadInput(f"{where}: {key} must be a string")
     url = table.get("url")
+    if kind == "graph":
+        url = url or "https://graph.microsoft.com"
+        if not table.get("tenant"):
+            raise BadInput(f"{where}: tenant is required for a graph source")
+        if not (table.get("token_env") or table.get("token_file")) and not (
+            table.get("client_id") and (table.get("client_secret_env") or table.get("client_secret_file"))
+        ):
+            raise BadInput(
+                f"{where}: give client_id with client_secret_env (or client_secret_file),"
+                " or token_env (or token_file) for a ready bearer token"
+            )
     if not isinstance(url, str) or not url:
         raise BadInput(f"{where}: url is required")
+    full_sync_hours = table.get("full_sync_hours")
+    if full_sync_hours is not None and (
+        not isinstance(full_sync_hours, int | float)
+        or isinstance(full_sync_hours, bool)
+        or full_sync_hours <= 0
+    ):
+        raise BadInput(f"{where}: full_sync_hours must be a number of hours above 0")
+    page_size = table.get("page_size", 500)
+    if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
+        raise BadInput(f"{where}: page_size must be a whole number >= 1")
     return SourceConfig(
         name=name,
         kind=kind,
@@ -125,7 +172,13 @@ def _source(name: str, table: Any, path: Path) -> SourceConfig:
         token_file=table.get("token_file"),
         ca_bundle=table.get("ca_bundle"),
         verify_tls=bool(table.get("verify_tls", True)),
-        page_size=int(table.get("page_size", 500)),
+        page_size=page_size,
+        tenant=table.get("tenant"),
+        client_id=table.get("client_id"),
+        client_secret_env=table.get("client_secret_env"),
+        client_secret_file=table.get("client_secret_file"),
+        login_url=table.get("login_url"),
+        full_sync_hours=float(full_sync_hours) if full_sync_hours is not None else None,
     )
 
 

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from groupwarden.config import Settings, SourceConfig
-from groupwarden.domain.directory import Progress, ProgressCallback
+from groupwarden.domain.directory import Progress, ProgressCallback, Snapshot
 from groupwarden.domain.errors import BadInput, MassDeletionRefused, SyncError
 from groupwarden.services.audit import record_run
+from groupwarden.services.cached import cached_snapshot, store_sync_state, sync_state
 from groupwarden.services.context import Context
 from groupwarden.services.reconcile import DeletionGuard, SyncDiff, reconcile
-from groupwarden.sources.base import Source
+from groupwarden.sources.base import Fetched, IncrementalSource, Previous, Source
 from groupwarden.store.db import write_transaction
 
 
@@ -26,6 +27,10 @@ class SyncReport:
     users: int = 0
     groups: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: 'full' or 'delta' (changes applied onto the cached state).
+    mode: str = "full"
+    #: Worth telling the admin: a refused delta link, a scheduled full sync.
+    notes: list[str] = field(default_factory=list)
 
 
 def read_token(token_env: str | None, token_file: str | None) -> str | None:
@@ -69,7 +74,42 @@ def build_source(config: SourceConfig) -> Source:
             verify=config.verify_tls,
             page_size=config.page_size,
         )
-    raise BadInput(f"source {config.name!r}: {config.kind} sources are not supported yet")
+    if config.kind == "okta":
+        from groupwarden.sources.okta import OktaSource
+
+        if token is None:
+            raise BadInput(f"source {config.name!r}: an Okta source needs an API token (--token-env VAR)")
+        return OktaSource(
+            config.url, token, name=config.name, ca_bundle=config.ca_bundle, verify=config.verify_tls
+        )
+    if config.kind == "graph":
+        from groupwarden.sources.graph import LOGIN_URL, GraphSource
+
+        secret = None
+        if token is None:
+            if not config.client_id:
+                raise BadInput(
+                    f"source {config.name!r}: a Graph source needs --client-id with --client-secret-env,"
+                    " or --token-env for a ready bearer token"
+                )
+            secret = read_token(config.client_secret_env, config.client_secret_file)
+            if secret is None:
+                raise BadInput(
+                    f"source {config.name!r}: give the client secret with --client-secret-env VAR"
+                    " (or client_secret_file in the config)"
+                )
+        return GraphSource(
+            config.tenant or "",
+            token=token,
+            client_id=config.client_id,
+            client_secret=secret,
+            name=config.name,
+            graph_url=config.url,
+            login_url=config.login_url or LOGIN_URL,
+            ca_bundle=config.ca_bundle,
+            verify=config.verify_tls,
+        )
+    raise BadInput(f"source {config.name!r}: {config.kind} sources are not supported")
 
 
 def named_source(settings: Settings, name: str) -> SourceConfig:
@@ -80,6 +120,26 @@ def named_source(settings: Settings, name: str) -> SourceConfig:
         raise BadInput(f"no source named {name!r} in {settings.path} (known: {known})") from None
 
 
+def fetch_for_sync(
+    ctx: Context, source: Source, *, full: bool = False, progress: ProgressCallback | None = None
+) -> Fetched:
+    """A complete snapshot: by the source's changes since its last sync when it can, else whole."""
+    if not isinstance(source, IncrementalSource):
+        return Fetched(source.fetch(progress))
+    previous: Previous | None = None
+    if not full:
+        with ctx.engine.connect() as conn:
+            state, _ = sync_state(conn, source.name)
+        if state is not None:
+
+            def load() -> Snapshot:
+                with ctx.engine.connect() as conn:
+                    return cached_snapshot(conn, source.name)
+
+            previous = Previous(state, load)
+    return source.fetch_changes(previous, progress)
+
+
 def run_sync(
     ctx: Context,
     source: Source,
@@ -87,9 +147,13 @@ def run_sync(
     dry_run: bool = False,
     guard: DeletionGuard | None = None,
     progress: ProgressCallback | None = None,
+    full: bool = False,
 ) -> SyncReport:
     """Fetch the whole directory, then reconcile it in one transaction (or just diff it).
 
+    An incremental source applies its changes onto the cached state, so the reconcile
+    still sees a whole listing; its new cursor is stored in the reconcile's transaction,
+    so a failed sync keeps the old one. full=True ignores the cursor.
     Any failure leaves the cache exactly as it was; a failed or refused run is recorded.
     """
     guard = guard or DeletionGuard()
@@ -97,7 +161,8 @@ def run_sync(
         ctx.require_writable("syncing")
     started = ctx.clock()
     try:
-        snapshot = source.fetch(progress)
+        fetched = fetch_for_sync(ctx, source, full=full, progress=progress)
+        snapshot = fetched.snapshot
         if progress:
             progress(Progress("reconcile", 0, 0, len(snapshot.users) + len(snapshot.groups)))
         if dry_run:
@@ -120,6 +185,8 @@ def run_sync(
                 len(snapshot.users),
                 len(snapshot.groups),
                 snapshot.warnings,
+                fetched.mode,
+                fetched.notes,
             )
         with write_transaction(ctx.engine) as conn:
             diff = reconcile(
@@ -132,6 +199,8 @@ def run_sync(
                 write=True,
                 now=ctx.clock(),
             )
+            if isinstance(source, IncrementalSource):
+                store_sync_state(conn, source.name, fetched.state)
             run_id = record_run(
                 conn,
                 source_name=source.name,
@@ -149,6 +218,8 @@ def run_sync(
             len(snapshot.users),
             len(snapshot.groups),
             snapshot.warnings,
+            fetched.mode,
+            fetched.notes,
         )
     except SyncError as exc:
         if not dry_run:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from groupwarden.domain.directory import ProgressCallback, Snapshot
 
@@ -22,3 +24,39 @@ class Source(Protocol):
     url: str
 
     def fetch(self, progress: ProgressCallback | None = None) -> Snapshot: ...
+
+
+@dataclass(slots=True)
+class Previous:
+    """What the last successful sync of a source left: its cursor and its cached state."""
+
+    #: The opaque cursor stored with that sync (a Graph delta link, a SCIM watermark).
+    state: str | None
+    #: Reads the cached directory of the source back as a Snapshot; only called when needed.
+    load: Callable[[], Snapshot]
+
+
+@dataclass(slots=True)
+class Fetched:
+    """A complete snapshot, however it was obtained, and the cursor to keep with it."""
+
+    snapshot: Snapshot
+    #: Stored with the reconcile, in the same transaction, only when it succeeds.
+    state: str | None = None
+    #: 'full' or 'delta'.
+    mode: str = "full"
+    #: Worth telling the admin (a refused delta link, a scheduled full sync).
+    notes: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class IncrementalSource(Source, Protocol):
+    """A source that can apply the changes since its last sync onto the cached state.
+
+    It still returns a complete Snapshot: the reconcile only knows whole listings.
+    previous is None for a full sync (the first one, or one asked for).
+    """
+
+    def fetch_changes(
+        self, previous: Previous | None, progress: ProgressCallback | None = None
+    ) -> Fetched: ...

@@ -1,0 +1,546 @@
+"""A Microsoft Graph (Entra ID) client: users, groups and members, in full or by delta query.
+
+A full listing reads /v1.0/users, /v1.0/groups and each group's /members (users and nested
+groups), following @odata.nextLink until it is absent. Before that listing it asks both
+delta functions for a `$deltatoken=latest` link: changes made while we list are then
+replayed by the next delta round instead of lost (applying a change twice is harmless).
+
+A delta round follows the stored delta links and applies the changes onto the cached
+directory, so the reconcile still gets a complete snapshot. A refused link (410, or an
+expired sync state) falls back to a full listing, and the report says so.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+import httpx
+
+from groupwarden.domain.directory import (
+    Progress,
+    ProgressCallback,
+    Snapshot,
+    SourceGroup,
+    SourceUser,
+    check_snapshot,
+)
+from groupwarden.domain.errors import SyncError
+from groupwarden.sources.base import Fetched, Previous
+from groupwarden.sources.common import identifier, parsed_pages_frozen
+from groupwarden.sources.http import HttpClient, check_same_origin, decode_json, error_detail, safe_url
+
+GRAPH_URL = "https://graph.microsoft.com"
+LOGIN_URL = "https://login.microsoftonline.com"
+# The largest page Graph serves for users, groups and members.
+TOP = 999
+USER_FIELDS = "id,userPrincipalName,displayName,mail,otherMails,accountEnabled"
+GROUP_FIELDS = "id,displayName,description"
+USER_TYPE = "#microsoft.graph.user"
+GROUP_TYPE = "#microsoft.graph.group"
+# Error codes Graph gives a delta link it can no longer serve.
+DELTA_REFUSED_CODES = frozenset(
+    {"syncstatenotfound", "resyncrequired", "syncstateinvalid", "badrequest_invaliddeltatoken"}
+)
+# Refresh a client-credentials token this long before it says it expires.
+TOKEN_MARGIN = 120.0
+
+
+class DeltaRefused(Exception):
+    """The provider will not serve this delta link any more; a full sync is needed."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+class Tokens:
+    """The bearer token: a fixed one, or a client-credentials one refreshed before it expires."""
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        tenant: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        login_url: str = LOGIN_URL,
+        scope: str = f"{GRAPH_URL}/.default",
+        http: HttpClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._token = token
+        self._expires = float("inf") if token else 0.0
+        self._tenant = tenant
+        self._client_id = client_id
+        self._secret = client_secret
+        self._endpoint = f"{login_url.rstrip('/')}/{tenant}/oauth2/v2.0/token"
+        self._scope = scope
+        self._http = http
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.fetched = 0
+
+    def __repr__(self) -> str:
+        return f"Tokens(tenant={self._tenant!r}, client_id={self._client_id!r})"
+
+    @property
+    def can_refresh(self) -> bool:
+        return self._secret is not None
+
+    def current(self) -> str:
+        with self._lock:
+            if self._token is None or self._clock() >= self._expires - TOKEN_MARGIN:
+                self._request()
+            assert self._token is not None
+            return self._token
+
+    def refresh(self) -> str:
+        with self._lock:
+            self._request()
+            assert self._token is not None
+            return self._token
+
+    def _request(self) -> None:
+        if self._secret is None or self._http is None:
+            raise SyncError("the Graph token expired and there is no client secret to get a new one")
+        response = self._http.request(
+            "POST",
+            self._endpoint,
+            data={
+                "client_id": self._client_id or "",
+                "client_secret": self._secret,
+                "scope": self._scope,
+                "grant_type": "client_credentials",
+            },
+            passthrough=frozenset({400, 401}),
+        )
+        assert response is not None
+        where = safe_url(self._endpoint)
+        if response.status_code != 200:
+            detail = error_detail(response)
+            raise SyncError(
+                f"POST {where} refused the client credentials (HTTP {response.status_code}"
+                + (f": {detail}" if detail else "")
+                + "); check the tenant, --client-id and the client secret"
+            )
+        body = decode_json(response)
+        token = body.get("access_token") if isinstance(body, dict) else None
+        lifetime = body.get("expires_in") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise SyncError(f"POST {where} answered without an access_token; check the login URL")
+        try:
+            seconds = float(lifetime) if lifetime is not None else 3599.0
+        except (TypeError, ValueError):
+            seconds = 3599.0
+        self._token = token
+        self._expires = self._clock() + seconds
+        self.fetched += 1
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds the token; on a 401 with a refreshable token, refreshes it once and retries."""
+
+    def __init__(self, tokens: Tokens) -> None:
+        self.tokens = tokens
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        sent = self.tokens.current()
+        request.headers["Authorization"] = f"Bearer {sent}"
+        response = yield request
+        if response.status_code == 401 and self.tokens.can_refresh:
+            fresh = self.tokens.current()
+            # Another request may have refreshed it meanwhile; only ask again if not.
+            if fresh == sent:
+                fresh = self.tokens.refresh()
+            request.headers["Authorization"] = f"Bearer {fresh}"
+            yield request
+
+
+class GraphSource:
+    """Lists an Entra ID tenant through Microsoft Graph into a checked Snapshot."""
+
+    kind = "graph"
+
+    def __init__(
+        self,
+        tenant: str,
+        *,
+        token: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        name: str | None = None,
+        graph_url: str = GRAPH_URL,
+        login_url: str = LOGIN_URL,
+        ca_bundle: str | None = None,
+        verify: bool = True,
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        max_total_wait: float = 900.0,
+        page_size: int = TOP,
+    ) -> None:
+        if not token and not (client_id and client_secret):
+            raise SyncError("a Graph source needs a bearer token, or a client id and a client secret")
+        self.tenant = tenant
+        self.base = graph_url.rstrip("/")
+        self.url = safe_url(self.base)
+        self.name = name or f"graph:{tenant}"
+        self.page_size = max(1, min(page_size, TOP))
+        self._login_url = login_url.rstrip("/")
+        self._token = token
+        self._client_id = client_id
+        self._secret = client_secret
+        self._ca_bundle = ca_bundle
+        self._verify = verify
+        self._timeout = timeout
+        self._sleep = sleep
+        self._clock = clock
+        self._max_total_wait = max_total_wait
+        #: Client-credentials tokens fetched by the last sync (tests check the refresh).
+        self.tokens_fetched = 0
+
+    def __repr__(self) -> str:
+        return f"GraphSource(name={self.name!r}, url={self.url!r})"
+
+    def fetch(self, progress: ProgressCallback | None = None) -> Snapshot:
+        return self.fetch_changes(None, progress).snapshot
+
+    def fetch_changes(self, previous: Previous | None, progress: ProgressCallback | None = None) -> Fetched:
+        options: dict[str, Any] = {
+            "timeout": self._timeout,
+            "verify": self._verify,
+            "ca_bundle": self._ca_bundle,
+            "sleep": self._sleep,
+            "max_total_wait": self._max_total_wait,
+        }
+        with HttpClient({"Accept": "application/json"}, **options) as login:
+            tokens = Tokens(
+                token=self._token,
+                tenant=self.tenant,
+                client_id=self._client_id,
+                client_secret=self._secret,
+                login_url=self._login_url,
+                scope=f"{self.base}/.default",
+                http=login,
+                clock=self._clock,
+            )
+            with HttpClient(
+                {"Accept": "application/json", "ConsistencyLevel": "eventual"},
+                auth=_BearerAuth(tokens),
+                **options,
+            ) as http:
+                try:
+                    return self._fetch(http, previous, progress)
+                finally:
+                    self.tokens_fetched = tokens.fetched
+
+    def _fetch(
+        self, http: HttpClient, previous: Previous | None, progress: ProgressCallback | None
+    ) -> Fetched:
+        notes: list[str] = []
+        links = _delta_links(previous.state) if previous is not None else None
+        if previous is not None and links is not None:
+            try:
+                snapshot, state = self._delta(http, previous.load(), links, progress)
+            except DeltaRefused as refused:
+                notes.append(
+                    f"{self.name}: the delta link was refused ({refused.why}); did a full sync instead"
+                )
+            else:
+                return Fetched(snapshot, state, "delta", notes)
+        elif previous is not None:
+            notes.append(f"{self.name}: no usable delta link stored; did a full sync")
+        return Fetched(*self._full(http, progress), "full", notes)
+
+    # --- full listing ---------------------------------------------------------------------
+
+    def _full(self, http: HttpClient, progress: ProgressCallback | None) -> tuple[Snapshot, str]:
+        links = {
+            "users": self._latest(http, "users", USER_FIELDS),
+            "groups": self._latest(http, "groups", f"{GROUP_FIELDS},members"),
+        }
+        ignored: dict[str, int] = {}
+        with parsed_pages_frozen() as after_page:
+            users: list[SourceUser] = []
+            counter = _Counter("users", progress)
+            params = {"$select": USER_FIELDS, "$top": self.page_size}
+            for page in self._pages(http, f"{self.base}/v1.0/users", params, "users"):
+                users.extend(self._user(raw, len(users) + n) for n, raw in enumerate(page, 1))
+                after_page()
+                counter.page(len(page))
+            groups: list[SourceGroup] = []
+            counter = _Counter("groups", progress)
+            params = {"$select": GROUP_FIELDS, "$top": self.page_size}
+            for page in self._pages(http, f"{self.base}/v1.0/groups", params, "groups"):
+                groups.extend(self._group(raw, len(groups) + n) for n, raw in enumerate(page, 1))
+                after_page()
+                counter.page(len(page))
+            counter = _Counter("members", progress, total=len(groups))
+            params = {"$select": "id", "$top": self.page_size}
+            for group in groups:
+                url = f"{self.base}/v1.0/groups/{group.upstream_id}/members"
+                for page in self._pages(http, url, params, f"members of {group.name!r}"):
+                    for raw in page:
+                        self._member(group, raw, ignored)
+                counter.item()
+                after_page()
+        snapshot = Snapshot(users, groups, _ignored_warnings(self.name, ignored))
+        check_snapshot(snapshot, self.name)
+        return snapshot, json.dumps(links, sort_keys=True)
+
+    def _latest(self, http: HttpClient, resource: str, fields: str) -> str:
+        """A delta link for 'from now on', without reading the current state through delta."""
+        url = f"{self.base}/v1.0/{resource}/delta"
+        body, _ = http.get_json(url, {"$select": fields, "$deltatoken": "latest"})
+        link = body.get("@odata.deltaLink") if isinstance(body, dict) else None
+        if not isinstance(link, str) or not link:
+            raise SyncError(f"{self.name}: {safe_url(url)} gave no @odata.deltaLink; sync aborted")
+        return check_same_origin(link, self.base, f"{self.name}: {resource} delta")
+
+    def _pages(
+        self, http: HttpClient, url: str, params: dict[str, Any] | None, what: str
+    ) -> Iterator[list[Any]]:
+        where = f"{self.name}: listing {what}"
+        next_url: str | None = url
+        seen: set[str] = set()
+        while next_url is not None:
+            body, _ = http.get_json(next_url, params)
+            values = body.get("value") if isinstance(body, dict) else None
+            if not isinstance(values, list):
+                raise SyncError(f"{where}: the answer has no 'value' list; sync aborted")
+            yield values
+            link = body.get("@odata.nextLink")
+            params = None  # the next link carries every parameter
+            if link is None:
+                return
+            if not isinstance(link, str) or link in seen:
+                raise SyncError(f"{where}: a bad or repeated @odata.nextLink; sync aborted")
+            seen.add(link)
+            next_url = check_same_origin(link, self.base, where)
+
+    # --- delta round ----------------------------------------------------------------------
+
+    def _delta(
+        self,
+        http: HttpClient,
+        cached: Snapshot,
+        links: dict[str, str],
+        progress: ProgressCallback | None,
+    ) -> tuple[Snapshot, str]:
+        users = {u.upstream_id: u for u in cached.users}
+        groups = {g.upstream_id: g for g in cached.groups}
+        user_changes, users_link = self._delta_pages(http, links["users"], "users", progress)
+        group_changes, groups_link = self._delta_pages(http, links["groups"], "groups", progress)
+        for raw in user_changes:
+            self._apply_user(users, raw)
+        ignored: dict[str, int] = {}
+        for raw in group_changes:
+            self._apply_group(groups, raw, ignored)
+        # A user or group deleted upstream leaves every group it was in.
+        for group in groups.values():
+            group.user_members = [m for m in group.user_members if m in users]
+            group.group_members = [m for m in group.group_members if m in groups]
+        snapshot = Snapshot(
+            list(users.values()), list(groups.values()), _ignored_warnings(self.name, ignored)
+        )
+        check_snapshot(snapshot, self.name)
+        return snapshot, json.dumps({"users": users_link, "groups": groups_link}, sort_keys=True)
+
+    def _delta_pages(
+        self, http: HttpClient, link: str, what: str, progress: ProgressCallback | None
+    ) -> tuple[list[Any], str]:
+        where = f"{self.name}: {what} delta"
+        check_same_origin(link, self.base, where)
+        changes: list[Any] = []
+        next_url = link
+        pages = 0
+        seen: set[str] = set()
+        while True:
+            body, response = http.get_json(next_url, passthrough=frozenset({400, 410}))
+            assert response is not None
+            if response.status_code in (400, 410):
+                code = _error_code(body)
+                if response.status_code == 410 or code.lower() in DELTA_REFUSED_CODES:
+                    raise DeltaRefused(f"HTTP {response.status_code} {code}".strip())
+                raise SyncError(
+                    f"{where}: GET {safe_url(next_url)} failed with HTTP {response.status_code}"
+                    f" ({error_detail(response) or code}); run `groupwarden sync --full`"
+                )
+            values = body.get("value") if isinstance(body, dict) else None
+            if not isinstance(values, list):
+                raise SyncError(f"{where}: the answer has no 'value' list; sync aborted")
+            changes.extend(values)
+            pages += 1
+            if progress is not None:
+                progress(Progress(what, pages, len(changes)))
+            following = body.get("@odata.nextLink")
+            if isinstance(following, str) and following:
+                if following in seen:
+                    raise SyncError(f"{where}: a repeated @odata.nextLink; sync aborted")
+                seen.add(following)
+                next_url = check_same_origin(following, self.base, where)
+                continue
+            delta = body.get("@odata.deltaLink")
+            if not isinstance(delta, str) or not delta:
+                raise SyncError(f"{where}: the last page has neither nextLink nor deltaLink; sync aborted")
+            return changes, check_same_origin(delta, self.base, where)
+
+    def _apply_user(self, users: dict[str, SourceUser], raw: Any) -> None:
+        if not isinstance(raw, dict):
+            raise SyncError(f"{self.name}: a user change that is not an object; sync aborted")
+        upstream_id = identifier(raw.get("id"))
+        if upstream_id is None:
+            raise SyncError(f"{self.name}: a user change without an id; sync aborted")
+        if "@removed" in raw:
+            users.pop(upstream_id, None)
+            return
+        old = users.get(upstream_id)
+        if old is None:
+            users[upstream_id] = self._user(raw, 0)
+            return
+        # Graph sends the changed properties at least; the others stay as cached.
+        if isinstance(raw.get("userPrincipalName"), str) and raw["userPrincipalName"]:
+            old.user_name = raw["userPrincipalName"]
+        if "displayName" in raw:
+            old.display_name = _text(raw.get("displayName"))
+        if "mail" in raw or "otherMails" in raw:
+            fresh = _emails(raw)
+            if "mail" not in raw and old.emails:
+                fresh = [old.emails[0], *(e for e in fresh if e != old.emails[0])]
+            old.emails = fresh
+        if "accountEnabled" in raw:
+            old.active = raw.get("accountEnabled") is not False
+
+    def _apply_group(self, groups: dict[str, SourceGroup], raw: Any, ignored: dict[str, int]) -> None:
+        if not isinstance(raw, dict):
+            raise SyncError(f"{self.name}: a group change that is not an object; sync aborted")
+        upstream_id = identifier(raw.get("id"))
+        if upstream_id is None:
+            raise SyncError(f"{self.name}: a group change without an id; sync aborted")
+        if "@removed" in raw:
+            groups.pop(upstream_id, None)
+            return
+        group = groups.get(upstream_id)
+        if group is None:
+            group = groups[upstream_id] = self._group(raw, 0)
+        else:
+            if isinstance(raw.get("displayName"), str) and raw["displayName"]:
+                group.name = raw["displayName"]
+            if "description" in raw:
+                group.description = _text(raw.get("description"))
+        changes = raw.get("members@delta") or []
+        if not isinstance(changes, list):
+            raise SyncError(f"{self.name}: group {group.name!r} has members@delta that is not a list")
+        for change in changes:
+            if isinstance(change, dict) and "@removed" in change:
+                member = identifier(change.get("id"))
+                if member in group.user_members:
+                    group.user_members.remove(member)
+                elif member in group.group_members:
+                    group.group_members.remove(member)
+            else:
+                self._member(group, change, ignored, dedupe=True)
+
+    # --- parsing --------------------------------------------------------------------------
+
+    def _user(self, raw: Any, position: int) -> SourceUser:
+        if not isinstance(raw, dict):
+            raise SyncError(f"{self.name}: user #{position} of the listing is not an object")
+        upstream_id = identifier(raw.get("id"))
+        login = raw.get("userPrincipalName")
+        if upstream_id is None:
+            raise SyncError(f"{self.name}: user #{position} has no id; sync aborted")
+        if not isinstance(login, str) or not login:
+            raise SyncError(f"{self.name}: user {upstream_id!r} has no userPrincipalName; sync aborted")
+        return SourceUser(
+            upstream_id=upstream_id,
+            user_name=login,
+            display_name=_text(raw.get("displayName")),
+            emails=_emails(raw),
+            active=raw.get("accountEnabled") is not False,
+        )
+
+    def _group(self, raw: Any, position: int) -> SourceGroup:
+        if not isinstance(raw, dict):
+            raise SyncError(f"{self.name}: group #{position} of the listing is not an object")
+        upstream_id = identifier(raw.get("id"))
+        name = raw.get("displayName")
+        if upstream_id is None:
+            raise SyncError(f"{self.name}: group #{position} has no id; sync aborted")
+        if not isinstance(name, str) or not name:
+            raise SyncError(f"{self.name}: group {upstream_id!r} has no displayName; sync aborted")
+        return SourceGroup(upstream_id=upstream_id, name=name, description=_text(raw.get("description")))
+
+    def _member(self, group: SourceGroup, raw: Any, ignored: dict[str, int], *, dedupe: bool = False) -> None:
+        member = identifier(raw.get("id")) if isinstance(raw, dict) else None
+        if member is None:
+            raise SyncError(f"{self.name}: group {group.name!r} has a member without an id; sync aborted")
+        kind = raw.get("@odata.type")
+        if kind == USER_TYPE:
+            if not dedupe or member not in group.user_members:
+                group.user_members.append(member)
+        elif kind == GROUP_TYPE:
+            if not dedupe or member not in group.group_members:
+                group.group_members.append(member)
+        else:
+            # Devices, service principals and contacts can be members; they are not people.
+            label = kind if isinstance(kind, str) else "untyped"
+            ignored[label] = ignored.get(label, 0) + 1
+
+
+class _Counter:
+    def __init__(self, phase: str, progress: ProgressCallback | None, total: int | None = None) -> None:
+        self.phase, self.progress, self.total = phase, progress, total
+        self.pages = self.items = 0
+
+    def page(self, items: int) -> None:
+        self.pages += 1
+        self.items += items
+        if self.progress is not None:
+            self.progress(Progress(self.phase, self.pages, self.items, self.total))
+
+    def item(self) -> None:
+        self.page(1)
+
+
+def _delta_links(state: str | None) -> dict[str, str] | None:
+    if not state:
+        return None
+    try:
+        links = json.loads(state)
+    except ValueError:
+        return None
+    if isinstance(links, dict) and all(isinstance(links.get(k), str) for k in ("users", "groups")):
+        return {"users": links["users"], "groups": links["groups"]}
+    return None
+
+
+def _error_code(body: Any) -> str:
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else ""
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _emails(raw: dict[str, Any]) -> list[str]:
+    emails: list[str] = []
+    mail = raw.get("mail")
+    if isinstance(mail, str) and mail:
+        emails.append(mail)
+    others = raw.get("otherMails")
+    if isinstance(others, list):
+        emails.extend(e for e in others if isinstance(e, str) and e and e not in emails)
+    return emails
+
+
+def _ignored_warnings(name: str, ignored: dict[str, int]) -> list[str]:
+    return [
+        f"{name}: ignored {count} group members of type {kind}" for kind, count in sorted(ignored.items())
+    ]

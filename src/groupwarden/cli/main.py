@@ -69,7 +69,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sync", help="sync users, groups and memberships from an identity provider")
     p.add_argument("source", nargs="?", metavar="NAME", help="a source named in the config file")
     p.add_argument("--scim", metavar="URL", help="a SCIM 2.0 base URL (ad-hoc source)")
-    p.add_argument("--token-env", metavar="VAR", help="environment variable holding the bearer token")
+    p.add_argument("--okta", metavar="URL", help="an Okta org URL, like https://ORG.okta.com (ad-hoc source)")
+    p.add_argument(
+        "--graph", metavar="TENANT_ID", help="a Microsoft Entra tenant, read through Graph (ad-hoc)"
+    )
+    p.add_argument("--client-id", metavar="ID", help="Graph: the app registration's client id")
+    p.add_argument(
+        "--client-secret-env", metavar="VAR", help="Graph: environment variable holding the client secret"
+    )
+    p.add_argument(
+        "--graph-url", metavar="URL", help="Graph: API base URL (default https://graph.microsoft.com)"
+    )
+    p.add_argument(
+        "--login-url",
+        metavar="URL",
+        help="Graph: token endpoint base (default https://login.microsoftonline.com)",
+    )
+    p.add_argument(
+        "--full", action="store_true", help="a full sync, even where an incremental one is possible"
+    )
+    p.add_argument("--token-env", metavar="VAR", help="environment variable holding the token")
     p.add_argument("--token-file", metavar="FILE", help="file holding the token (must be owner-only)")
     p.add_argument("--ca-bundle", metavar="FILE", help="CA certificates to verify the server with")
     p.add_argument(
@@ -535,42 +554,75 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _http_url(option: str, value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BadInput(f"{option} needs an http(s) URL, not {value!r}")
+    if parts.username or parts.password:
+        raise BadInput(
+            f"{option} URL must not hold credentials; give the token with --token-env or --token-file"
+        )
+    return value.rstrip("/")
+
+
 def _source_config(args: argparse.Namespace, settings: Settings) -> SourceConfig:
     from groupwarden.config import SourceConfig
     from groupwarden.services.sync import named_source
 
-    if args.source and args.scim:
-        raise BadInput("name a configured source or give --scim URL, not both")
+    adhoc = [
+        option
+        for option, value in (("--scim", args.scim), ("--okta", args.okta), ("--graph", args.graph))
+        if value
+    ]
+    if len(adhoc) > 1:
+        raise BadInput(f"give one of --scim, --okta and --graph, not {' and '.join(adhoc)}")
+    if args.source and adhoc:
+        raise BadInput(f"name a configured source or give {adhoc[0]}, not both")
     if args.source:
         config = named_source(settings, args.source)
         if args.token_env or args.token_file:
             config.token_env, config.token_file = args.token_env, args.token_file
+        if args.client_secret_env:
+            config.client_secret_env, config.client_secret_file = args.client_secret_env, None
         return config
-    if not args.scim:
+    if not adhoc:
         if len(settings.sources) == 1:
             return next(iter(settings.sources.values()))
-        raise BadInput("name a source from the config file, or give --scim URL with --token-env VAR")
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(args.scim)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise BadInput(f"--scim needs an http(s) URL, not {args.scim!r}")
-    if parts.username or parts.password:
         raise BadInput(
-            "--scim URL must not hold credentials; give the token with --token-env or --token-file"
+            "name a source from the config file, or give --scim URL, --okta URL or --graph TENANT"
+            " with --token-env VAR"
         )
     if args.page_size < 1:
         raise BadInput("--page-size must be at least 1")
-    return SourceConfig(
-        name=args.name or args.scim.rstrip("/"),
-        kind="scim",
-        url=args.scim.rstrip("/"),
-        token_env=args.token_env,
-        token_file=args.token_file,
-        ca_bundle=args.ca_bundle,
-        verify_tls=not args.insecure,
-        page_size=args.page_size,
-    )
+    common = {
+        "token_env": args.token_env,
+        "token_file": args.token_file,
+        "ca_bundle": args.ca_bundle,
+        "verify_tls": not args.insecure,
+        "page_size": args.page_size,
+    }
+    if args.graph:
+        if not (args.token_env or args.token_file) and not (args.client_id and args.client_secret_env):
+            raise BadInput(
+                "--graph needs --client-id ID with --client-secret-env VAR,"
+                " or --token-env VAR for a ready bearer token"
+            )
+        graph_url = _http_url("--graph-url", args.graph_url or "https://graph.microsoft.com")
+        return SourceConfig(
+            name=args.name or f"graph:{args.graph}",
+            kind="graph",
+            url=graph_url,
+            tenant=args.graph,
+            client_id=args.client_id,
+            client_secret_env=args.client_secret_env,
+            login_url=_http_url("--login-url", args.login_url) if args.login_url else None,
+            **common,
+        )
+    kind, option, value = ("okta", "--okta", args.okta) if args.okta else ("scim", "--scim", args.scim)
+    url = _http_url(option, value)
+    return SourceConfig(name=args.name or url, kind=kind, url=url, **common)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -587,14 +639,20 @@ def cmd_sync(args: argparse.Namespace) -> int:
         max_fraction=settings.max_delete_fraction,
         floor=settings.max_delete_floor,
     )
-    report = run_sync(ctx, source, dry_run=args.dry_run, guard=guard, progress=_progress_printer())
+    report = run_sync(
+        ctx, source, dry_run=args.dry_run, guard=guard, progress=_progress_printer(), full=args.full
+    )
     for warning in report.warnings:
         warn(f"warning: {warning}")
+    for note in report.notes:
+        warn(f"note: {note}")
     if args.json:
         emit_json(
             {
                 "source": report.source,
                 "dry_run": report.dry_run,
+                "mode": report.mode,
+                "notes": report.notes,
                 "run_id": report.run_id,
                 "users": report.users,
                 "groups": report.groups,
@@ -603,7 +661,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
         )
         return 0
     prefix = "dry run, nothing written: " if report.dry_run else ""
-    say(f"{prefix}{report.source}: {report.users} users, {report.groups} groups; {report.diff.summary()}")
+    mode = " (incremental)" if report.mode == "delta" else ""
+    say(
+        f"{prefix}{report.source}{mode}: {report.users} users, {report.groups} groups;"
+        f" {report.diff.summary()}"
+    )
     _print_diff_details(report.diff)
     return 0
 

@@ -73,6 +73,7 @@ def build_source(config: SourceConfig) -> Source:
             ca_bundle=config.ca_bundle,
             verify=config.verify_tls,
             page_size=config.page_size,
+            full_sync_hours=config.full_sync_hours,
         )
     if config.kind == "okta":
         from groupwarden.sources.okta import OktaSource

@@ -1,17 +1,27 @@
-"""Shared fixtures: a real SQLite cache in a temporary directory, with a fixed clock."""
+"""Shared fixtures: a real cache with a fixed clock, on SQLite and, when
+GROUPWARDEN_TEST_PG names a PostgreSQL server, on PostgreSQL too.
+
+GROUPWARDEN_TEST_PG is a SQLAlchemy URL of a database the tests may connect to as a
+user that can create databases (postgresql+psycopg://postgres@127.0.0.1:5432/postgres);
+each test gets a fresh database copied from a migrated template.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from groupwarden.domain.directory import Snapshot, SourceGroup, SourceUser
 from groupwarden.services.context import Actor, Context
 from groupwarden.services.reconcile import DeletionGuard, SyncDiff, reconcile
-from groupwarden.store.db import write_transaction
+from groupwarden.store.db import open_engine, write_transaction
 
 FIXED_NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
@@ -42,14 +52,67 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "cache.db"
+PG_SERVER = os.environ.get("GROUPWARDEN_TEST_PG")
+BACKENDS = ["sqlite", "postgresql"] if PG_SERVER else ["sqlite"]
+TEMPLATE = "groupwarden_test_template"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Every test that touches the store runs once per backend that is available.
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS)
+
+
+def pg_admin_url(database: str = "postgres") -> str:
+    assert PG_SERVER
+    return make_url(PG_SERVER).set(database=database).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated database to copy for each test: cheaper than migrating each time."""
+    admin = create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {TEMPLATE}"))
+        conn.execute(text(f"CREATE DATABASE {TEMPLATE}"))
+    engine = open_engine(pg_admin_url(TEMPLATE))
+    engine.dispose()
+    yield TEMPLATE
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {TEMPLATE}"))
+    admin.dispose()
+
+
+def new_pg_database(template: str) -> str:
+    name = f"gw_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    admin.dispose()
+    return name
+
+
+def drop_pg_database(name: str) -> None:
+    admin = create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
 
 
 @pytest.fixture
-def ctx(db_path: Path) -> Iterator[Context]:
-    context = Context.open(str(db_path))
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty, migrated cache: a SQLite file, or a new PostgreSQL database."""
+    if backend == "sqlite":
+        yield str(tmp_path / "cache.db")
+        return
+    name = new_pg_database(request.getfixturevalue("pg_template"))
+    yield pg_admin_url(name)
+    drop_pg_database(name)
+
+
+@pytest.fixture
+def ctx(db_url: str) -> Iterator[Context]:
+    context = Context.open(db_url)
     context.actor = Actor("tester", "bastion", None)
     context.clock = StepClock()
     yield context

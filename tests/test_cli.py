@@ -16,7 +16,7 @@ from scim_server import ScimServer, start_scim_server
 
 
 class Cli:
-    def __init__(self, db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def __init__(self, db: str, capsys: pytest.CaptureFixture[str]) -> None:
         self.db = db
         self.capsys = capsys
 
@@ -47,8 +47,8 @@ def server() -> Iterator[ScimServer]:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(tmp_path / "cli.db", capsys)
+def cli(db_url: str, capsys: pytest.CaptureFixture[str]) -> Cli:
+    return Cli(db_url, capsys)
 
 
 @pytest.fixture

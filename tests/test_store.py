@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from groupwarden.domain.errors import GroupwardenError
 from groupwarden.services.context import Context
@@ -37,16 +37,83 @@ def test_bare_path_means_sqlite_and_urls_pass_through(tmp_path: Path) -> None:
     assert "p@" not in safe_url("postgresql+psycopg://u:secret@127.0.0.1/db")
 
 
-def test_existing_database_is_upgraded_and_its_rows_kept(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    engine = create_engine(f"sqlite:///{path}")
-    upgrade_to_head(engine, "0001")
-    with engine.begin() as conn:
-        conn.execute(text("INSERT INTO workspaces (id, name) VALUES ('prod', 'Production')"))
-    engine.dispose()
-    ctx = Context.open(str(path))
+def test_models_match_the_migrations(ctx: Context) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from groupwarden.store.models import Base
+
     with ctx.engine.connect() as conn:
-        assert conn.execute(text("SELECT name FROM workspaces")).scalar() == "Production"
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_audit_events_and_sync_runs_are_append_only(org: Context) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from groupwarden.services.audit import record_run, role_changes
+    from groupwarden.services.grants import grant
+    from groupwarden.store.db import write_transaction
+
+    grant(org, "g/eng", "prod/finance", "writer")
+    with write_transaction(org.engine) as conn:
+        record_run(
+            conn, source_name="corp", actor=org.actor, now=org.clock(), started_at=org.clock(), outcome="ok"
+        )
+    for statement in (
+        "UPDATE audit_events SET after = 'admin'",
+        "DELETE FROM audit_events",
+        "UPDATE sync_runs SET outcome = 'ok'",
+        "DELETE FROM sync_runs",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), org.engine.begin() as conn:
+            conn.execute(text(statement))
+    assert [e.after for e in role_changes(org)] == ["writer"]
+
+
+def test_first_schema_is_upgraded_and_every_row_kept(db_url: str, backend: str) -> None:
+    """A cache made by the first release (revision 0001), filled, then opened by this one."""
+    from groupwarden.store.db import create_db_engine
+
+    engine = create_db_engine(resolve_url(db_url))
+    with engine.begin() as conn:
+        # The template database is already at head; take it back to the first schema.
+        if backend == "postgresql":
+            from alembic import command
+
+            from groupwarden.store.migrate import alembic_config
+
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0001")
+    upgrade_to_head(engine, "0001")
+    rows = {
+        "sources": "INSERT INTO sources (id, name, kind, url) VALUES (1, 'corp', 'scim', 'https://idp')",
+        "users": "INSERT INTO users (id, source_id, upstream_id, user_name, emails, active)"
+        " VALUES (1, 1, 'u1', 'alice', 'a@corp.test', true)",
+        "instance_groups": "INSERT INTO instance_groups (id, source_id, upstream_id, name)"
+        " VALUES (1, 1, 'g1', 'eng')",
+        "user_memberships": "INSERT INTO user_memberships (group_id, user_id) VALUES (1, 1)",
+        "workspaces": "INSERT INTO workspaces (id, name) VALUES ('prod', 'Production')",
+        "folders": "INSERT INTO folders (id, workspace_id, name, summary) VALUES (1, 'prod', 'finance', '')",
+        "grants": "INSERT INTO grants (folder_id, item_path, principal_key, group_id, role, granted_by,"
+        " granted_at, version) VALUES (1, '', 'g:1', 1, 'writer', 'root@host', '2026-01-01 10:00:00', 1)",
+        "audit_events": "INSERT INTO audit_events (at, actor, actor_host, action, target, principal, after)"
+        " VALUES ('2026-01-01 10:00:00', 'root', 'host', 'grant', 'prod/finance', 'g/eng', 'writer')",
+        "sync_runs": "INSERT INTO sync_runs (source_name, actor, started_at, finished_at, outcome, diff)"
+        " VALUES ('corp', 'root@host', '2026-01-01 09:00:00', '2026-01-01 09:01:00', 'ok', '{}')",
+    }
+    with engine.begin() as conn:
+        for statement in rows.values():
+            conn.execute(text(statement))
+    engine.dispose()
+    ctx = Context.open(db_url)
+    with ctx.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
+        for table in rows:
+            assert conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar() == 1, table
+    from groupwarden.services.access import who_can
+
+    assert [a.user_name for a in who_can(ctx, "prod/finance")] == ["alice"]
     ctx.close()
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from groupwarden.domain.errors import GroupwardenError
 
 # The newest migration; checked on start without importing Alembic when already there.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 BUSY_TIMEOUT_MS = 10_000
 
 

@@ -45,7 +45,10 @@ class Source(Base):
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("source_id", "upstream_id", name="uq_users_upstream"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "upstream_id", name="uq_users_upstream"),
+        Index("ix_users_upstream_id", "upstream_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
@@ -64,7 +67,10 @@ class Group(Base):
     """An instance group, identified by (source, upstream id), never by its name."""
 
     __tablename__ = "instance_groups"
-    __table_args__ = (UniqueConstraint("source_id", "upstream_id", name="uq_groups_upstream"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "upstream_id", name="uq_groups_upstream"),
+        Index("ix_instance_groups_upstream_id", "upstream_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))

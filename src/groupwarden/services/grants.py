@@ -21,7 +21,7 @@ from groupwarden.services.audit import last_change_of, record_change
 from groupwarden.services.context import Context
 from groupwarden.services.directory import resolve_group, resolve_user
 from groupwarden.services.layout import resolve_folder
-from groupwarden.store.db import write_transaction
+from groupwarden.store.db import lock_row, write_transaction
 
 
 class _Any(enum.Enum):
@@ -81,6 +81,14 @@ def _resolve_principal(conn: Connection, principal: str, *, include_removed: boo
         return _Principal(f"g:{group.id}", group.id, None, group.principal)
     user = resolve_user(conn, ref.name, include_removed=include_removed)
     return _Principal(f"u:{user.id}", None, user.id, user.principal)
+
+
+def _lock(conn: Connection, folder_id: int, who: _Principal) -> None:
+    # The folder lock orders changes on one folder (the last-admin count stays true until
+    # commit); the shared lock on the group holds off a sync removing it meanwhile.
+    lock_row(conn, "folders", folder_id)
+    if who.group_id is not None:
+        lock_row(conn, "instance_groups", who.group_id, share=True)
 
 
 def _current(conn: Connection, folder_id: int, item_path: str, key: str) -> tuple[int, Role, int] | None:
@@ -145,6 +153,7 @@ def apply_grant(
     where = Target.parse(target)
     folder_id = resolve_folder(conn, where.folder_target)
     who = _resolve_principal(conn, principal, include_removed=False)
+    _lock(conn, folder_id, who)
     shown = str(where)
     current = _current(conn, folder_id, where.item_path, who.key)
     before = None if current is None else current[1]
@@ -238,6 +247,7 @@ def revoke(
     with write_transaction(ctx.engine) as conn:
         folder_id = resolve_folder(conn, where.folder_target)
         who = _resolve_principal(conn, principal, include_removed=True)
+        _lock(conn, folder_id, who)
         shown = str(where)
         current = _current(conn, folder_id, where.item_path, who.key)
         before = None if current is None else current[1]

@@ -20,6 +20,7 @@ from groupwarden.domain.directory import Snapshot, SourceGroup, SourceUser
 from groupwarden.domain.errors import MassDeletionRefused
 from groupwarden.services.context import utcnow
 from groupwarden.store import bulk
+from groupwarden.store.db import lock_name
 from groupwarden.store.models import Group, Source, User
 
 # How many names a run keeps per group and direction; counts are always exact.
@@ -156,6 +157,9 @@ def reconcile(
     conn must be inside a transaction the caller commits or rolls back as a whole.
     """
     diff = SyncDiff()
+    if write:
+        # Two syncs of one source queue here instead of interleaving.
+        lock_name(conn, f"sync:{source_name}")
     source_id = source_id_for(conn, source_name, source_kind, source_url, create=write)
     existing_users: dict[str, tuple[Any, ...]] = {}
     existing_groups: dict[str, tuple[Any, ...]] = {}
@@ -291,11 +295,9 @@ def reconcile(
     diff.nested_removed = sorted(
         (group_names[_unpack(k >> 32)], group_names[_unpack(k & MASK)]) for k in nested_removed
     )
-    diff.orphaned_grants = _orphaned_by(
-        conn, [old[1] for old in removed_groups], [old[1] for old in removed_users]
-    )
-
+    removed_ids = ([old[1] for old in removed_groups], [old[1] for old in removed_users])
     if not write:
+        diff.orphaned_grants = _orphaned_by(conn, *removed_ids)
         return diff
     assert source_id is not None
     now = now or utcnow()
@@ -400,6 +402,9 @@ def reconcile(
         [(k >> 32, k & MASK) for k in nested_added],
     )
     conn.execute(update(Source).where(Source.id == source_id).values(last_sync_at=now))
+    # Listed after the removals are written: a grant made meanwhile waited on them, so it is
+    # committed by now and counted.
+    diff.orphaned_grants = _orphaned_by(conn, *removed_ids)
     return diff
 
 

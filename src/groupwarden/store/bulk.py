@@ -21,8 +21,15 @@ def _placeholders(conn: Connection, count: int) -> str:
 def insert_rows(
     conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> None:
-    """INSERT plain values (ints, strings, booleans, NULLs; no datetimes) with executemany."""
+    """INSERT plain values (ints, strings, booleans, NULLs; no datetimes) in bulk."""
     if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        # COPY is several times faster than an executemany of INSERTs on PostgreSQL.
+        raw: Any = conn.connection.dbapi_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
         return
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_placeholders(conn, len(columns))})"
     conn.exec_driver_sql(sql, list(rows))
@@ -33,8 +40,16 @@ def delete_pairs(
 ) -> None:
     if not pairs:
         return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"DELETE FROM {table} WHERE {columns[0]} = {mark} AND {columns[1]} = {mark}"
+    if conn.dialect.name == "postgresql":
+        firsts = [a for a, _b in pairs]
+        seconds = [b for _a, b in pairs]
+        conn.exec_driver_sql(
+            f"DELETE FROM {table} WHERE ({columns[0]}, {columns[1]}) IN"
+            " (SELECT * FROM unnest(%s::int[], %s::int[]))",
+            (firsts, seconds),
+        )
+        return
+    sql = f"DELETE FROM {table} WHERE {columns[0]} = ? AND {columns[1]} = ?"
     conn.exec_driver_sql(sql, list(pairs))
 
 

@@ -132,3 +132,22 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         raise
     finally:
         conn.close()
+
+
+def lock_row(conn: Connection, table: str, row_id: int, *, share: bool = False) -> None:
+    """Hold a row until the transaction ends, so checks made on it stay true until commit.
+
+    SQLite needs nothing: a write transaction (BEGIN IMMEDIATE) already excludes every other
+    writer. PostgreSQL runs writers side by side, so the row is locked explicitly.
+    """
+    if conn.dialect.name == "postgresql":
+        mode = "FOR SHARE" if share else "FOR UPDATE"
+        conn.execute(text(f"SELECT id FROM {table} WHERE id = :id {mode}"), {"id": row_id})
+
+
+def lock_name(conn: Connection, name: str) -> None:
+    """Serialise transactions that work on the same named thing (one source's sync, say)."""
+    if conn.dialect.name == "postgresql":
+        import zlib
+
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(name.encode())})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 from sqlalchemy import text
@@ -53,7 +54,7 @@ def test_racing_role_changes_lose_no_update(ctx: Context, db_url: str) -> None:
     # the role the one before it left: nothing was overwritten unseen.
     assert len(chain) == done
     assert chain[0][0] is None
-    for previous, current in zip(chain, chain[1:], strict=False):
+    for previous, current in pairwise(chain):
         assert current[0] == previous[1]
     assert final == chain[-1][1]
 

@@ -171,6 +171,9 @@ def test_export_to_a_file(synced: Cli, tmp_path: Path) -> None:
         ["sync"],
         ["sync", "--page-size", "0", "--scim", "http://127.0.0.1:9/v2", "--token-env", "SCIM_TOKEN"],
         ["no-such-command"],
+        ["backup"],
+        ["restore", "/nonexistent/backup.json"],
+        ["backup", "/nonexistent-dir/backup.json"],
     ],
 )
 def test_bad_input_exits_2_with_a_message_and_changes_nothing(synced: Cli, args: list[str]) -> None:
@@ -297,3 +300,16 @@ def test_named_source_from_the_config_file(
     config.write_text('[sources.corp]\ntype = "scim"\nurl = "x"\ntoken = "literal-secret"\n')
     code, _out, err = cli("--config", str(config), "sync", "corp")
     assert code == 2 and "never the token" in err and "literal-secret" not in err
+
+
+def test_backup_and_restore_round_trip(
+    synced: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    synced.ok("grant", "g/eng", "prod/finance", "writer")
+    dump = tmp_path / "backup.json"
+    assert "1 grants" in synced.ok("backup", str(dump))
+    target = Cli(str(tmp_path / "restored.db"), capsys)
+    assert "1 audit_events" in target.ok("restore", str(dump))
+    assert target.export() == synced.export()
+    code, _out, err = target("restore", str(dump))
+    assert code == 1 and "empty database" in err

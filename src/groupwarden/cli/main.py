@@ -172,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_audit)
 
+    p = sub.add_parser("backup", help="dump the whole store, audit history included, to a portable JSON file")
+    p.add_argument("file")
+    p.set_defaults(run=cmd_backup)
+
+    p = sub.add_parser("restore", help="load a backup into an empty store (SQLite or PostgreSQL)")
+    p.add_argument("file")
+    p.set_defaults(run=cmd_restore)
+
     p = sub.add_parser("export", help="export the whole cache")
     p.add_argument("--format", choices=("json", "csv"), default="json")
     p.add_argument("--output", "-o", metavar="FILE", help="write here instead of standard output")
@@ -534,6 +542,26 @@ def _print_diff_details(diff: object, indent: str = "  ") -> None:
         line(f"orphaned grant: {grant_text}")
     if shown > 40:
         say(f"{indent}… and {shown - 40} more lines (see --json)")
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from groupwarden.services.backup import write_backup
+
+    counts = write_backup(_context(args), Path(args.file))
+    print(f"backed up to {args.file}: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from groupwarden.services.backup import restore
+
+    counts = restore(_context(args), Path(args.file))
+    print(f"restored from {args.file}: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -124,3 +124,29 @@ def test_unreachable_database_gives_one_clear_line_without_password() -> None:
     assert "hunter2" not in message
     assert message.startswith("cannot open the database postgresql+psycopg://admin:***@127.0.0.1:1/nothing")
     assert "\n" not in message
+
+
+def test_connection_errors_are_one_clear_line_without_the_password(backend: str, tmp_path: Path) -> None:
+    from sqlalchemy.engine import make_url
+
+    from conftest import PG_SERVER
+
+    if backend == "sqlite":
+        (tmp_path / "not-a-dir.txt").write_text("x")
+        urls = [f"sqlite:///{tmp_path}/not-a-dir.txt/cache.db", f"sqlite:///{tmp_path}/not-a-dir.txt/x/y.db"]
+        secrets = ["no-password-here"]
+    else:
+        assert PG_SERVER
+        good = make_url(PG_SERVER)
+        secrets = ["wrong-pw-5b1e", str(good.password)]
+        urls = [
+            good.set(password=secrets[0]).render_as_string(hide_password=False),
+            good.set(database="groupwarden_no_such_db").render_as_string(hide_password=False),
+        ]
+    for url in urls:
+        with pytest.raises(GroupwardenError) as info:
+            open_engine(url)
+        message = str(info.value)
+        assert message.startswith("cannot ")
+        assert "\n" not in message
+        assert not any(secret in message for secret in secrets)

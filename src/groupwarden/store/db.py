@@ -81,7 +81,10 @@ def create_db_engine(url: str) -> Engine:
 
 def open_engine(url: str) -> Engine:
     """Open the cache at url, creating or upgrading its schema; one clear error on failure."""
-    engine = create_db_engine(url)
+    try:
+        engine = create_db_engine(url)
+    except OSError as exc:
+        raise GroupwardenError(f"cannot create the database {safe_url(url)}: {exc.strerror}") from None
     try:
         upgrade_schema(engine)
     except SQLAlchemyError as exc:

@@ -191,7 +191,7 @@ class AuditScreen(Screen[None]):
             return
         self.clean_up(grant)
 
-    @work(exclusive=True, group="clean-up")
+    @work(exclusive=True, group="flow")
     async def clean_up(self, grant: GrantRow) -> None:
         body = plain(
             f"Delete the orphaned grant {grant.principal} {grant.role} on {grant.target}?"

@@ -53,6 +53,10 @@ class ListPane(Vertical):
             self.pane = pane
             self.row = row
 
+        @property
+        def control(self) -> ListPane:
+            return self.pane
+
     class Opened(Message):
         """Enter on a row."""
 
@@ -60,6 +64,10 @@ class ListPane(Vertical):
             super().__init__()
             self.pane = pane
             self.row = row
+
+        @property
+        def control(self) -> ListPane:
+            return self.pane
 
     def __init__(
         self,
@@ -175,6 +183,10 @@ class ListPane(Vertical):
         def __init__(self, pane: ListPane) -> None:
             super().__init__()
             self.pane = pane
+
+        @property
+        def control(self) -> ListPane:
+            return self.pane
 
     def load(
         self,

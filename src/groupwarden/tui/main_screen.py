@@ -286,7 +286,7 @@ class MainScreen(Screen[None]):
             return
         self.revoke_flow(grant)
 
-    @work(exclusive=True, group="revoke")
+    @work(exclusive=True, group="flow")
     async def revoke_flow(self, grant: GrantRow) -> None:
         import asyncio
 

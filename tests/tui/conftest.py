@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fixture_data import fill, open_context
+from tui_fixtures import fill, open_context
 
 from groupwarden.services.context import Context
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from textual.widgets import Input, RadioButton, Static
+from tui_fixtures import NOW
+from tui_helpers import app_for, choose, settle
 
-from fixture_data import NOW
 from groupwarden.config import SourceConfig
 from groupwarden.domain.roles import Role
 from groupwarden.services import audit, directory, grants
@@ -19,7 +20,6 @@ from groupwarden.tui.audit_screen import AuditScreen
 from groupwarden.tui.dialogs import ConfirmDialog, GrantDialog
 from groupwarden.tui.lookup_screen import LookupScreen
 from groupwarden.tui.main_screen import MainScreen, SyncBar
-from helpers import app_for, choose, settle
 
 
 def roles_on(ctx: Context, target: str) -> dict[str, Role]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.pilot import Pilot
+from tui_fixtures import settings_for
 
-from fixture_data import settings_for
 from groupwarden.config import SourceConfig
 from groupwarden.services.context import Context
 from groupwarden.tui.app import GroupwardenApp, make_app

@@ -312,3 +312,24 @@ async def test_a_failed_sync_shows_one_line_and_changes_nothing(
     assert directory.list_groups(tui_ctx) == before
     assert audit.sync_runs(tui_ctx, limit=1)[0].outcome == "failed"
     assert NOW  # the fixed clock is what every "time since" used
+
+
+async def test_a_name_with_an_escape_sequence_is_shown_printable_and_still_granted(
+    tui_ctx: Context, tmp_path: Path
+) -> None:
+    from tui_fixtures import ESCAPE
+
+    async with app_for(tui_ctx, tmp_path).run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = main(pilot.app)
+        await choose(pilot, screen.groups, lambda g: g.name == ESCAPE)
+        await pilot.press("g")
+        await settle(pilot)
+        dialog = pilot.app.screen
+        shown = dialog.query_one("#principal", Input).value
+        assert "\x1b" not in shown and shown == "g/\\x1b[31mevil\\x1b[0m"
+        dialog.query_one("#target", Input).value = "dev/empty"
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+    assert roles_on(tui_ctx, "dev/empty") == {f"g/{ESCAPE}": Role.WRITER}

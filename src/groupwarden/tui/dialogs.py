@@ -14,6 +14,7 @@ from textual.worker import get_current_worker
 
 from groupwarden.domain.errors import GroupwardenError, NeedsConfirmation
 from groupwarden.domain.roles import Role
+from groupwarden.domain.text import printable
 from groupwarden.services import access, directory, grants
 from groupwarden.services.access import Impact
 from groupwarden.services.context import Context
@@ -76,6 +77,9 @@ class GrantDialog(ModalScreen[Change | None]):
         self.confirm_last_admin = False
         self.suggest_for = "principal"
         self._principal_values: list[str] = []
+        # An Input shows its value raw, control characters included, so a field holds the
+        # printable form of an untrusted name and this maps it back to the real one.
+        self.aliases: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         principal, target, role = self.start
@@ -86,7 +90,10 @@ class GrantDialog(ModalScreen[Change | None]):
             with Horizontal(classes="field"):
                 yield Label("principal")
                 yield Input(
-                    principal, placeholder="g/group or u/user; type to search", id="principal", compact=True
+                    self.shown(principal),
+                    placeholder="g/group or u/user; type to search",
+                    id="principal",
+                    compact=True,
                 )
             with Horizontal(classes="field"):
                 yield Label("folder")
@@ -111,20 +118,29 @@ class GrantDialog(ModalScreen[Change | None]):
             self.query_one(RadioSet).focus()
         self.preview()
 
+    def shown(self, value: str) -> str:
+        safe = printable(value)
+        if safe != value:
+            self.aliases[safe] = value
+        return safe
+
     def fields(self) -> tuple[str, str, Role]:
         index = self.query_one(RadioSet).pressed_index
         role = ROLES[index] if index >= 0 else Role.WRITER
+        principal = self.query_one("#principal", Input).value.strip()
         return (
-            self.query_one("#principal", Input).value.strip(),
+            self.aliases.get(principal, principal),
             self.query_one("#target", Input).value.strip(),
             role,
         )
 
     @on(Input.Changed)
     def _typed(self, event: Input.Changed) -> None:
-        self.suggest_for = event.input.id or "principal"
         self.confirm_last_admin = False
-        self.suggest(event.value)
+        # A prefilled field also reports a change when it mounts; only typing asks for suggestions.
+        if event.input.has_focus:
+            self.suggest_for = event.input.id or "principal"
+            self.suggest(event.value)
         self.preview()
 
     @on(Input.Submitted)
@@ -175,7 +191,7 @@ class GrantDialog(ModalScreen[Change | None]):
             value = self._principal_values[event.option_index]
         field = self.query_one(f"#{self.suggest_for}", Input)
         with self.prevent(Input.Changed):
-            field.value = value
+            field.value = self.shown(value)
         self.query_one(OptionList).clear_options()
         self.preview()
         if self.suggest_for == "principal" and not self.query_one("#target", Input).value:

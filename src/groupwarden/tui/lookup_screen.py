@@ -13,6 +13,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from groupwarden.domain.errors import GroupwardenError
+from groupwarden.domain.text import printable
 from groupwarden.services import access, directory
 from groupwarden.services.context import Context
 from groupwarden.tui.common import export_pane, show_help
@@ -105,7 +106,8 @@ class LookupScreen(Screen[None]):
     def show(self, name: str) -> None:
         ctx = self.ctx
         with self.prevent(Input.Changed):
-            self.query_one("#who", Input).value = name
+            # Shown printable: an Input would pass control characters to the terminal.
+            self.query_one("#who", Input).value = printable(name)
         self.query_one(OptionList).display = False
         self.user = name
         self.results.border_title = Text.assemble("Access of ", plain(f"u/{name}", 40))

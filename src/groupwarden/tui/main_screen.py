@@ -184,12 +184,10 @@ class MainScreen(Screen[None]):
 
     def action_pane(self, name: str) -> None:
         self.active = name
-        # The pane may have just become visible: focus it once it is laid out.
-        self.call_after_refresh(self.pane(name).focus_table)
+        # Focus now, not after a refresh: keys typed right after the pane key must land in it.
+        self.set_focus(self.pane(name).table)
 
     def action_next_pane(self, step: int) -> None:
-        if not isinstance(self.focused, Static) and self.focused is not None and self.focused.id is not None:
-            pass
         index = (PANES.index(self.active) + step) % len(PANES)
         self.action_pane(PANES[index])
 

@@ -34,7 +34,6 @@ def build_cache(db: Path) -> None:
     sys.path.insert(0, str(HERE))
     from bench_sync import install_layout, reconcile_once
     from generate import Params, generate
-
     from groupwarden.services.context import Context
 
     db.parent.mkdir(parents=True, exist_ok=True)
@@ -180,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         f" {last['members_table_rows']:,} rows in the table at once"
     )
     print(
-        f"filter per keystroke, worst of {args.runs} runs: groups {groups_ms:.1f} ms, members {members_ms:.1f} ms"
+        f"filter per keystroke, worst of {args.runs} runs:"
+        f" groups {groups_ms:.1f} ms, members {members_ms:.1f} ms"
         f" (target < 100 ms): {verdict(max(groups_ms, members_ms) < 100)}"
     )
     print(f"  groups per key (ms, last run): {', '.join(f'{t:.1f}' for t in last['groups_filter_ms'])}")

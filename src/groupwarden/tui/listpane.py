@@ -38,7 +38,7 @@ class NavTable(DataTable[Text]):
 class ListPane(Vertical):
     """Rows of any kind, shown through Columns; only PAGE rows at a time become table rows."""
 
-    PAGE = 200
+    PAGE = 100
 
     BINDINGS = [
         Binding("slash", "open_filter", "Filter", key_display="/"),
@@ -120,21 +120,29 @@ class ListPane(Vertical):
         self.table.clear(columns=True)
         self._add_columns()
 
-    def set_rows(self, rows: Sequence[Any], *, empty: str | None = None, keep_cursor: bool = False) -> None:
+    def set_rows(
+        self,
+        rows: Sequence[Any],
+        *,
+        empty: str | None = None,
+        keep_cursor: bool = False,
+        keys: list[str] | None = None,
+    ) -> None:
         at = self.table.cursor_row if keep_cursor else 0
         self.rows = list(rows)
-        self.keys = None
+        self.keys = keys
         self.loaded = True
         if empty is not None:
             self.empty = empty
         self._refilter(at)
 
+    @staticmethod
+    def _keys_of(rows: Sequence[Any], columns: Sequence[Column]) -> list[str]:
+        return [" ".join(str(col.value(row) or "") for col in columns).lower() for row in rows]
+
     def search_keys(self) -> list[str]:
-        # Built on the first keystroke only: most lists are never filtered.
         if self.keys is None:
-            self.keys = [
-                " ".join(str(col.value(row) or "") for col in self.columns).lower() for row in self.rows
-            ]
+            self.keys = self._keys_of(self.rows, self.columns)
         return self.keys
 
     def _refilter(self, cursor: int = 0) -> None:
@@ -220,15 +228,22 @@ class ListPane(Vertical):
         except Exception as exc:
             # A pane that cannot load says why in its note; the rest of the UI goes on.
             rows, note = [], one_line(exc)
+        # Search keys are built here, off the UI thread, so the first keystroke of / is not slow.
+        keys = self._keys_of(rows, columns or self.columns)
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._fetched, rows, columns, note, keep_cursor)
+            self.app.call_from_thread(self._fetched, rows, columns, note, keep_cursor, keys)
 
     def _fetched(
-        self, rows: Sequence[Any], columns: Sequence[Column] | None, empty: str | None, keep_cursor: bool
+        self,
+        rows: Sequence[Any],
+        columns: Sequence[Column] | None,
+        empty: str | None,
+        keep_cursor: bool,
+        keys: list[str],
     ) -> None:
         if columns is not None:
             self.set_columns(columns)
-        self.set_rows(rows, empty=empty, keep_cursor=keep_cursor)
+        self.set_rows(rows, empty=empty, keep_cursor=keep_cursor, keys=keys)
         self.post_message(self.Loaded(self))
 
     def current(self) -> Any:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import org_snapshot, sync_snapshot
 from groupwarden.domain.roles import Role
 from groupwarden.services.access import access_of, preview_change, who_can
 from groupwarden.services.context import Context
 from groupwarden.services.grants import grant
+from support import org_snapshot, sync_snapshot
 
 
 def by_user(ctx: Context, target: str) -> dict[str, tuple[Role, str]]:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from conftest import sync_snapshot
 from groupwarden.services.context import Context
 from groupwarden.services.export import export_data
 from groupwarden.services.layout import add_folder, add_workspace
 from groupwarden.services.sync import run_sync
+from support import sync_snapshot
 from workers import StaticSource, big_snapshot
 
 WORKERS = Path(__file__).parent / "workers.py"

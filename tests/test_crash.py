@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from conftest import sync_snapshot
 from groupwarden.services.context import Context
 from groupwarden.services.export import export_json
 from groupwarden.services.layout import add_folder, add_workspace
 from groupwarden.services.reconcile import DeletionGuard
 from groupwarden.services.sync import run_sync
+from support import sync_snapshot
 from workers import StaticSource, big_snapshot
 
 WORKERS = Path(__file__).parent / "workers.py"
@@ -58,7 +58,7 @@ def test_sync_killed_at_any_moment_leaves_before_or_after(
     before, after, took = states(ctx)
     ctx.close()
     # Start again from the state before the second sync: a fresh cache with generation 1.
-    from conftest import new_pg_database, pg_admin_url
+    from support import new_pg_database, pg_admin_url
 
     if backend == "sqlite":
         fresh = str(tmp_path / f"fresh-{moment}.db")

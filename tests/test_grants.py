@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import org_snapshot, sync_snapshot
 from groupwarden.domain.directory import Snapshot, SourceGroup
 from groupwarden.domain.errors import Ambiguous, BadInput, NeedsConfirmation, NotFound, ReadOnly, StaleView
 from groupwarden.domain.roles import Role
@@ -12,6 +11,7 @@ from groupwarden.services.audit import role_changes
 from groupwarden.services.context import Actor, Context
 from groupwarden.services.export import export_json
 from groupwarden.services.grants import folder_grants, grant, revoke
+from support import org_snapshot, sync_snapshot
 
 
 def roles_on(ctx: Context, target: str) -> dict[str, Role]:

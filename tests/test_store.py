@@ -129,7 +129,7 @@ def test_unreachable_database_gives_one_clear_line_without_password() -> None:
 def test_connection_errors_are_one_clear_line_without_the_password(backend: str, tmp_path: Path) -> None:
     from sqlalchemy.engine import make_url
 
-    from conftest import PG_SERVER
+    from support import PG_SERVER
 
     if backend == "sqlite":
         (tmp_path / "not-a-dir.txt").write_text("x")

@@ -746,6 +746,17 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cli_hint(exc: GroupwardenError) -> str:
+    """The option that gives the confirmation a refusal asks for; the services name no flags."""
+    from groupwarden.domain.errors import MassDeletionRefused, NeedsConfirmation
+
+    if isinstance(exc, NeedsConfirmation):
+        return " (confirm with --confirm-last-admin)"
+    if isinstance(exc, MassDeletionRefused):
+        return " (allow it with --allow-mass-delete)"
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -759,7 +770,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from groupwarden.domain.text import printable
 
         message = "\n".join(printable(line) for line in str(exc).split("\n"))
-        sys.stderr.write(f"groupwarden: error: {message}\n")
+        sys.stderr.write(f"groupwarden: error: {message}{_cli_hint(exc)}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("groupwarden: interrupted; nothing half-written was kept\n")

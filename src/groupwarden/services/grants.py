@@ -132,8 +132,7 @@ def _check_last_admin(
     ).scalar_one()
     if others == 0:
         raise NeedsConfirmation(
-            f"this removes the last admin of {target}; confirm it explicitly"
-            " (--confirm-last-admin on the command line); nothing was changed"
+            f"this removes the last admin of {target}; it needs an explicit confirmation; nothing was changed"
         )
 
 

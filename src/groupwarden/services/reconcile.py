@@ -118,7 +118,7 @@ class DeletionGuard:
             raise MassDeletionRefused(
                 f"sync refused: it would remove {removed} of {existing} {what}"
                 f" ({removed / existing:.0%}, above the {self.max_fraction:.0%} limit);"
-                " check the identity provider, then rerun with --allow-mass-delete if this"
+                " check the identity provider, and allow the deletion explicitly only if it"
                 " is intended; nothing was changed"
             )
 

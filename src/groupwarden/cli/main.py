@@ -141,13 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", help="WORKSPACE/FOLDER or WORKSPACE/f/FOLDER/ITEM")
     p.add_argument("role", help="viewer, writer or admin")
     _change_options(p)
-    p.set_defaults(run=cmd_grant)
+    p.set_defaults(run=cmd_change)
 
     p = sub.add_parser("revoke", help="remove a principal's grant on a folder or item")
     p.add_argument("principal")
     p.add_argument("target")
     _change_options(p)
-    p.set_defaults(run=cmd_revoke)
+    p.set_defaults(run=cmd_change)
 
     p = sub.add_parser("grants", help="list the grants on a folder, or of a group")
     p.add_argument("target", nargs="?", help="WORKSPACE/FOLDER")
@@ -345,33 +345,26 @@ def cmd_import_layout(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_grant(args: argparse.Namespace) -> int:
+def cmd_change(args: argparse.Namespace) -> int:
+    """grant and revoke: the same options, one service function each."""
     from groupwarden.cli.output import say
-    from groupwarden.services.grants import grant
+    from groupwarden.services.grants import grant, revoke
 
-    change = grant(
-        _context(args),
-        args.principal,
-        args.target,
-        args.role,
-        expected=_expected(args),
-        confirm_last_admin=args.confirm_last_admin,
-    )
-    say(change.describe())
-    return 0
-
-
-def cmd_revoke(args: argparse.Namespace) -> int:
-    from groupwarden.cli.output import say
-    from groupwarden.services.grants import revoke
-
-    change = revoke(
-        _context(args),
-        args.principal,
-        args.target,
-        expected=_expected(args),
-        confirm_last_admin=args.confirm_last_admin,
-    )
+    ctx = _context(args)
+    expected = _expected(args)
+    if args.command == "grant":
+        change = grant(
+            ctx,
+            args.principal,
+            args.target,
+            args.role,
+            expected=expected,
+            confirm_last_admin=args.confirm_last_admin,
+        )
+    else:
+        change = revoke(
+            ctx, args.principal, args.target, expected=expected, confirm_last_admin=args.confirm_last_admin
+        )
     say(change.describe())
     return 0
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from groupwarden.domain.roles import Role, role_label
+from groupwarden.domain.roles import Role
 from groupwarden.services.context import Actor, Context
 from groupwarden.store.models import AuditEvent, SyncRun
 
@@ -138,21 +138,7 @@ def role_changes(ctx: Context, limit: int | None = None) -> list[ChangeEvent]:
         if limit:
             stmt = stmt.limit(limit)
         rows = conn.execute(stmt).all()
-    return [
-        ChangeEvent(
-            r.id,
-            _aware(r.at),
-            r.actor,
-            r.actor_host,
-            r.actor_address,
-            r.action,
-            r.target,
-            r.principal,
-            r.before,
-            r.after,
-        )
-        for r in rows
-    ]
+    return [_change_event(r) for r in rows]
 
 
 def sync_runs(ctx: Context, limit: int | None = None) -> list[RunEvent]:
@@ -192,6 +178,10 @@ def last_change_of(conn: Connection, target: str, principal: str) -> ChangeEvent
     ).first()
     if r is None:
         return None
+    return _change_event(r)
+
+
+def _change_event(r: Any) -> ChangeEvent:
     return ChangeEvent(
         r.id,
         _aware(r.at),
@@ -204,6 +194,3 @@ def last_change_of(conn: Connection, target: str, principal: str) -> ChangeEvent
         r.before,
         r.after,
     )
-
-
-__all__ = ["role_label"]

@@ -83,6 +83,22 @@ def _resolve_principal(conn: Connection, principal: str, *, include_removed: boo
     return _Principal(f"u:{user.id}", None, user.id, user.principal)
 
 
+def _look(
+    conn: Connection, target: str, principal: str, expected: Expected, *, include_removed: bool
+) -> tuple[Target, int, _Principal, tuple[int, Role, int] | None]:
+    """Resolve and lock what a change is about, and refuse it if the caller's view is stale.
+
+    Returns the target, its folder id, the principal and the current grant (id, role, version).
+    """
+    where = Target.parse(target)
+    folder_id = resolve_folder(conn, where.folder_target)
+    who = _resolve_principal(conn, principal, include_removed=include_removed)
+    _lock(conn, folder_id, who)
+    current = _current(conn, folder_id, where.item_path, who.key)
+    _check_expected(conn, expected, None if current is None else current[1], str(where), who.label)
+    return where, folder_id, who, current
+
+
 def _lock(conn: Connection, folder_id: int, who: _Principal) -> None:
     # The folder lock orders changes on one folder (the last-admin count stays true until
     # commit); the shared lock on the group holds off a sync removing it meanwhile.
@@ -149,14 +165,9 @@ def apply_grant(
     """Grant or change a role inside the caller's write transaction."""
     ctx.require_writable("granting a role")
     new = role if isinstance(role, Role) else Role.parse(role)
-    where = Target.parse(target)
-    folder_id = resolve_folder(conn, where.folder_target)
-    who = _resolve_principal(conn, principal, include_removed=False)
-    _lock(conn, folder_id, who)
+    where, folder_id, who, current = _look(conn, target, principal, expected, include_removed=False)
     shown = str(where)
-    current = _current(conn, folder_id, where.item_path, who.key)
     before = None if current is None else current[1]
-    _check_expected(conn, expected, before, shown, who.label)
     if before == new:
         return Change(shown, who.label, before, new)
     now = ctx.clock()
@@ -240,17 +251,13 @@ def revoke(
     confirm_last_admin: bool = False,
 ) -> Change:
     """Remove principal's grant on target. Orphaned grants (removed groups) can be revoked too."""
-    where = Target.parse(target)
+    Target.parse(target)
     PrincipalRef.parse(principal)
     ctx.require_writable("revoking a role")
     with write_transaction(ctx.engine) as conn:
-        folder_id = resolve_folder(conn, where.folder_target)
-        who = _resolve_principal(conn, principal, include_removed=True)
-        _lock(conn, folder_id, who)
+        where, folder_id, who, current = _look(conn, target, principal, expected, include_removed=True)
         shown = str(where)
-        current = _current(conn, folder_id, where.item_path, who.key)
         before = None if current is None else current[1]
-        _check_expected(conn, expected, before, shown, who.label)
         if current is None:
             raise GroupwardenError(f"{who.label} has no grant on {shown}; nothing to revoke")
         grant_id, role, version = current

@@ -8,12 +8,16 @@ import sys
 from itertools import pairwise
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
+from groupwarden.domain.errors import GroupwardenError
 from groupwarden.services.context import Context
 from groupwarden.services.export import export_data
+from groupwarden.services.grants import folder_grants, grant
 from groupwarden.services.layout import add_folder, add_workspace
 from groupwarden.services.sync import run_sync
+from groupwarden.store import db
 from support import sync_snapshot
 from workers import StaticSource, big_snapshot
 
@@ -84,3 +88,30 @@ def test_two_syncs_of_one_source_never_interleave(ctx: Context, db_url: str) -> 
     # One applied the change; the other waited and found nothing left to do.
     assert sorted(bool(r["empty"]) for r in results) == [False, True]
     assert run_sync(ctx, StaticSource(big_snapshot(20_000, 2))).diff.is_empty()
+
+
+def test_a_writer_that_waits_too_long_gets_a_clear_message(ctx: Context, db_url: str, backend: str) -> None:
+    """A writer blocked past the timeout fails with one clear line, never 'database is locked'."""
+    prepared(ctx)
+    grant(ctx, "g/eng", "prod/finance", "viewer")
+    # A second process holds the write lock (SQLite) or the folder's row (PostgreSQL).
+    holder = ctx.engine.connect()
+    if backend == "sqlite":
+        holder = holder.execution_options(sqlite_begin="IMMEDIATE")
+    transaction = holder.begin()
+    holder.execute(text("UPDATE folders SET summary = 'held' WHERE name = 'finance'"))
+    original = (db.BUSY_TIMEOUT_MS, db.PG_LOCK_TIMEOUT_MS)
+    db.BUSY_TIMEOUT_MS, db.PG_LOCK_TIMEOUT_MS = 300, 300
+    try:
+        waiting = Context.open(db_url)
+        with pytest.raises(GroupwardenError) as info:
+            grant(waiting, "g/eng", "prod/finance", "admin")
+        waiting.close()
+    finally:
+        db.BUSY_TIMEOUT_MS, db.PG_LOCK_TIMEOUT_MS = original
+        transaction.rollback()
+        holder.close()
+    message = str(info.value)
+    assert message.startswith("the database is busy") and "nothing was changed" in message
+    assert "locked" not in message
+    assert [g.role.label for g in folder_grants(ctx, "prod/finance")] == ["viewer"]

@@ -17,6 +17,8 @@ from groupwarden.domain.errors import GroupwardenError
 # The newest migration; checked on start without importing Alembic when already there.
 HEAD_REVISION = "0002"
 BUSY_TIMEOUT_MS = 10_000
+# PostgreSQL writers wait on each other's row locks; a long sync may hold one for a while.
+PG_LOCK_TIMEOUT_MS = 60_000
 
 
 def default_db_path() -> Path:
@@ -76,7 +78,10 @@ def create_db_engine(url: str) -> Engine:
         event.listen(engine, "connect", _on_sqlite_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args = {}
+    if parsed.get_backend_name() == "postgresql":
+        connect_args["options"] = f"-c lock_timeout={PG_LOCK_TIMEOUT_MS}"
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def open_engine(url: str) -> Engine:
@@ -127,10 +132,12 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         with conn.begin():
             yield conn
     except OperationalError as exc:
-        if "locked" in str(exc).lower() or "busy" in str(exc).lower():
+        text_of = str(exc).lower()
+        if "locked" in text_of or "busy" in text_of or "lock timeout" in text_of:
+            waited = BUSY_TIMEOUT_MS if engine.dialect.name == "sqlite" else PG_LOCK_TIMEOUT_MS
             raise GroupwardenError(
-                "the database is busy: another groupwarden process held it for more than"
-                f" {BUSY_TIMEOUT_MS // 1000} s; nothing was changed, try again"
+                "the database is busy: another groupwarden process held what this change needs"
+                f" for more than {waited // 1000} s; nothing was changed, try again"
             ) from None
         raise
     finally:

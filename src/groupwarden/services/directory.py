@@ -128,41 +128,23 @@ def nested_parents(conn: Connection) -> dict[int, list[int]]:
     return parents
 
 
-def list_groups(ctx: Context) -> list[GroupRow]:
-    """Every live group with its member and grant counts, sorted by name."""
+def list_groups(ctx: Context, *, limit: int | None = None) -> list[GroupRow]:
+    """Every live group with its member and grant counts, sorted by name.
+
+    With limit, only the first groups by name, counted alone: a screen's first page costs
+    a few milliseconds, where counting every membership of a large directory does not.
+    """
     with ctx.engine.connect() as conn:
-        direct: dict[int, int] = dict(
-            conn.execute(text("SELECT group_id, COUNT(*) FROM user_memberships GROUP BY group_id")).all()
-        )
-        grants: dict[int, int] = dict(
-            conn.execute(
-                text("SELECT group_id, COUNT(*) FROM grants WHERE group_id IS NOT NULL GROUP BY group_id")
-            ).all()
-        )
-        children = nested_children(conn)
-        effective: dict[int, int] = {}
-        if children:
-            # Only groups with nested groups differ from their direct count; fetch the members
-            # of every group that takes part in nesting once, then union per parent.
-            involved = set(children) | {c for kids in children.values() for c in kids}
-            members_of: dict[int, list[int]] = defaultdict(list)
-            listed = ", ".join(str(int(g)) for g in sorted(involved))
-            for gid, uid in conn.execute(
-                text(f"SELECT group_id, user_id FROM user_memberships WHERE group_id IN ({listed})")
-            ):
-                members_of[gid].append(uid)
-            for gid in children:
-                union: set[int] = set()
-                for sub in expand_down([gid], children):
-                    union.update(members_of.get(sub, ()))
-                effective[gid] = len(union)
         rows = conn.execute(
             text(
                 "SELECT g.id, g.name, g.upstream_id, s.name, g.description, g.kind, s.last_sync_at"
                 " FROM instance_groups g JOIN sources s ON s.id = g.source_id"
                 " WHERE g.removed_at IS NULL ORDER BY g.name, s.name, g.upstream_id"
+                + ("" if limit is None else f" LIMIT {int(limit)}")
             )
         ).all()
+        wanted = None if limit is None else [int(r[0]) for r in rows]
+        direct, grants, effective, children = _group_counts(conn, wanted)
     return [
         GroupRow(
             id=r[0],
@@ -179,6 +161,62 @@ def list_groups(ctx: Context) -> list[GroupRow]:
         )
         for r in rows
     ]
+
+
+def count_groups(ctx: Context) -> int:
+    """How many live groups there are, without reading them."""
+    with ctx.engine.connect() as conn:
+        return int(
+            conn.execute(text("SELECT COUNT(*) FROM instance_groups WHERE removed_at IS NULL")).one()[0]
+        )
+
+
+def _id_filter(column: str, ids: list[int] | None) -> str:
+    if ids is None:
+        return ""
+    return f" AND {column} IN ({', '.join(str(int(i)) for i in ids) or 'NULL'})"
+
+
+def _group_counts(
+    conn: Connection, ids: list[int] | None
+) -> tuple[dict[int, int], dict[int, int], dict[int, int], dict[int, list[int]]]:
+    """(direct members, grants, effective members where nesting makes it differ, children) of
+    the groups ids, or of every group for None."""
+    direct: dict[int, int] = dict(
+        conn.execute(
+            text(
+                "SELECT group_id, COUNT(*) FROM user_memberships WHERE 1 = 1"
+                + _id_filter("group_id", ids)
+                + " GROUP BY group_id"
+            )
+        ).all()
+    )
+    grants: dict[int, int] = dict(
+        conn.execute(
+            text(
+                "SELECT group_id, COUNT(*) FROM grants WHERE group_id IS NOT NULL"
+                + _id_filter("group_id", ids)
+                + " GROUP BY group_id"
+            )
+        ).all()
+    )
+    children = nested_children(conn)
+    parents = list(children) if ids is None else [g for g in ids if g in children]
+    effective: dict[int, int] = {}
+    if parents:
+        # Only groups with nested groups differ from their direct count; the database counts
+        # the distinct members of each one's nested groups, so no membership row reaches Python.
+        for gid in parents:
+            nested = sorted(expand_down([gid], children))
+            effective[gid] = int(
+                conn.execute(
+                    text(
+                        "SELECT COUNT(DISTINCT user_id) FROM user_memberships WHERE 1 = 1"
+                        + _id_filter("group_id", nested)
+                    )
+                ).one()[0]
+            )
+    return direct, grants, effective, children
 
 
 def _as_datetime(value: object) -> datetime | None:
@@ -214,11 +252,21 @@ def _member_rows(
     return out
 
 
-def list_members(ctx: Context, group: str) -> tuple[GroupRef, list[MemberRow]]:
-    """Every effective member of group: direct ones, and those that come through nesting."""
+def list_members(
+    ctx: Context, group: str, *, query: str | None = None, limit: int | None = None
+) -> tuple[GroupRef, list[MemberRow]]:
+    """Every effective member of group: direct ones, and those that come through nesting.
+
+    query keeps the members whose userName, display name or email contains it (any case);
+    limit keeps the first ones by userName, read without loading the others: a screen's
+    first page of a 50,000-member group.
+    """
     with ctx.engine.connect() as conn:
         ref = resolve_group(conn, group)
-        found = _member_rows(conn, ref.id, "u.user_name, u.display_name, u.emails, u.active")
+        if query is None and limit is None:
+            found = _member_rows(conn, ref.id, "u.user_name, u.display_name, u.emails, u.active")
+        else:
+            found = _some_member_rows(conn, ref.id, query, limit)
         names = group_names(conn, {g for _uid, path, _row in found if path for g in path})
     rows = [
         MemberRow(
@@ -233,6 +281,42 @@ def list_members(ctx: Context, group: str) -> tuple[GroupRef, list[MemberRow]]:
     ]
     rows.sort(key=lambda m: (m.user_name.lower(), m.user_id))
     return ref, rows
+
+
+def _some_member_rows(
+    conn: Connection, group_id: int, query: str | None, limit: int | None
+) -> list[tuple[int, tuple[int, ...] | None, tuple[object, ...]]]:
+    paths = expand_down([group_id], nested_children(conn))
+    within = ", ".join(str(int(g)) for g in sorted(paths))
+    where, params = "", {}
+    if query:
+        where = (
+            " AND (lower(u.user_name) LIKE :q ESCAPE '\\' OR lower(coalesce(u.display_name, '')) LIKE :q"
+            " ESCAPE '\\' OR lower(u.emails) LIKE :q ESCAPE '\\')"
+        )
+        params["q"] = "%" + "".join(_like_escape(ch) for ch in query.lower()) + "%"
+    users = conn.execute(
+        text(
+            "SELECT u.id, u.user_name, u.display_name, u.emails, u.active FROM users u WHERE u.id IN"
+            f" (SELECT user_id FROM user_memberships WHERE group_id IN ({within})){where}"
+            " ORDER BY lower(u.user_name), u.id" + ("" if limit is None else f" LIMIT {int(limit)}")
+        ),
+        params,
+    ).all()
+    if not users:
+        return []
+    # Each user keeps its most direct route, as in the full listing.
+    listed = ", ".join(str(int(r[0])) for r in users)
+    via: dict[int, tuple[int, ...]] = {}
+    for gid, uid in conn.execute(
+        text(
+            f"SELECT group_id, user_id FROM user_memberships WHERE group_id IN ({within})"
+            f" AND user_id IN ({listed})"
+        )
+    ):
+        if uid not in via or len(paths[gid]) < len(via[uid]):
+            via[uid] = paths[gid]
+    return [(r[0], None if via[r[0]] == (group_id,) else via[r[0]], tuple(r[1:])) for r in users]
 
 
 def group_names(conn: Connection, ids: set[int]) -> dict[int, str]:

@@ -42,6 +42,11 @@ def show_help(screen: Screen[Any], title: str) -> None:
 
 
 def export_pane(screen: Screen[Any], pane: ListPane, slug: str) -> None:
+    # A pane may hold only its first page: an export writes every row, so it waits for them.
+    pane.when_complete(lambda: _ask_and_export(screen, pane, slug))
+
+
+def _ask_and_export(screen: Screen[Any], pane: ListPane, slug: str) -> None:
     records = pane.records()
     columns = [col.label for col in pane.columns]
 

@@ -75,6 +75,7 @@ class ListPane(Vertical):
         columns: Sequence[Column],
         *,
         empty: str = "nothing here",
+        search: Callable[[Any], str] | None = None,
         id: str | None = None,
         classes: str = "",
     ) -> None:
@@ -88,6 +89,12 @@ class ListPane(Vertical):
         self.shown = 0
         self.needle = ""
         self.loaded = False
+        # What the / filter matches a row by; by default the text of every column.
+        self.search = search
+        # Set while rows hold only a first page: the call that reads them all, run on demand.
+        self.rest: Callable[[], Sequence[Any]] | None = None
+        self._when_complete: list[Callable[[], None]] = []
+        self._note_text = ""
 
     def compose(self) -> ComposeResult:
         yield NavTable(cursor_type="row", zebra_stripes=True)
@@ -126,26 +133,30 @@ class ListPane(Vertical):
         *,
         empty: str | None = None,
         keep_cursor: bool = False,
-        keys: list[str] | None = None,
     ) -> None:
         at = self.table.cursor_row if keep_cursor else 0
         self.rows = list(rows)
-        self.keys = keys
+        self.keys = None
         self.loaded = True
         if empty is not None:
             self.empty = empty
         self._refilter(at)
 
-    @staticmethod
-    def _keys_of(rows: Sequence[Any], columns: Sequence[Column]) -> list[str]:
-        return [" ".join(str(col.value(row) or "") for col in columns).lower() for row in rows]
-
     def search_keys(self) -> list[str]:
+        """One lowercase key per row, built on first use: most lists are never filtered."""
         if self.keys is None:
-            self.keys = self._keys_of(self.rows, self.columns)
+            if self.search is not None:
+                self.keys = [self.search(row).lower() for row in self.rows]
+            else:
+                columns = self.columns
+                self.keys = [
+                    " ".join(str(col.value(row) or "") for col in columns).lower() for row in self.rows
+                ]
         return self.keys
 
     def _refilter(self, cursor: int = 0) -> None:
+        if self.rest is not None and self.needle:
+            self._load_rest()
         if self.needle:
             needle = self.needle
             self.matches = [i for i, key in enumerate(self.search_keys()) if needle in key]
@@ -179,13 +190,18 @@ class ListPane(Vertical):
             text = self.empty
         elif self.needle and not found:
             text = f"no row of {total:,} matches {self.needle!r}; esc clears the filter"
+        elif self.rest is not None and not self.needle:
+            text = f"the first {self.shown:,} rows; the last row or / loads them all"
         elif self.shown < found:
             text = f"showing {self.shown:,} of {found:,}; the last row loads more, / filters"
         elif self.needle:
             text = f"{found:,} of {total:,} match {self.needle!r}"
         else:
             text = f"{total:,} rows" if total != 1 else "1 row"
-        self.query_one(".pane-note", Static).update(plain(text))
+        if text != self._note_text:
+            self._note_text = text
+            # The note is one line of fixed size: no layout pass for the whole screen.
+            self.query_one(".pane-note", Static).update(plain(text), layout=False)
 
     class Loaded(Message):
         def __init__(self, pane: ListPane) -> None:
@@ -203,13 +219,19 @@ class ListPane(Vertical):
         columns: Sequence[Column] | None = None,
         empty: str | None = None,
         keep_cursor: bool = False,
+        first: Callable[[], Sequence[Any]] | None = None,
     ) -> None:
-        """Run fetch (a service call) in a thread; a newer load supersedes an older one."""
+        """Run fetch (a service call) in a thread; a newer load supersedes an older one.
+
+        With first, only first() runs now (PAGE rows, quick to read); fetch runs when all rows
+        are needed: scrolling past them, filtering, exporting (see when_complete).
+        """
         if not keep_cursor:
             self.loaded = False
             self._note()
+        self.rest = None
         self.run_worker(
-            partial(self._fetch, fetch, columns, empty, keep_cursor),
+            partial(self._fetch, first or fetch, columns, empty, keep_cursor, fetch if first else None),
             thread=True,
             exclusive=True,
             group="load",
@@ -221,17 +243,19 @@ class ListPane(Vertical):
         columns: Sequence[Column] | None,
         empty: str | None,
         keep_cursor: bool,
+        rest: Callable[[], Sequence[Any]] | None,
     ) -> None:
         worker = get_current_worker()
         try:
             rows, note = fetch(), empty
         except Exception as exc:
             # A pane that cannot load says why in its note; the rest of the UI goes on.
-            rows, note = [], one_line(exc)
-        # Search keys are built here, off the UI thread, so the first keystroke of / is not slow.
-        keys = self._keys_of(rows, columns or self.columns)
+            rows, note, rest = [], one_line(exc), None
+        if len(rows) < self.PAGE:
+            # A first page (PAGE rows asked for) that came back short already holds every row.
+            rest = None
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._fetched, rows, columns, note, keep_cursor, keys)
+            self.app.call_from_thread(self._fetched, rows, columns, note, keep_cursor, rest)
 
     def _fetched(
         self,
@@ -239,12 +263,37 @@ class ListPane(Vertical):
         columns: Sequence[Column] | None,
         empty: str | None,
         keep_cursor: bool,
-        keys: list[str],
+        rest: Callable[[], Sequence[Any]] | None,
     ) -> None:
         if columns is not None:
             self.set_columns(columns)
-        self.set_rows(rows, empty=empty, keep_cursor=keep_cursor, keys=keys)
+        self.set_rows(rows, empty=empty, keep_cursor=keep_cursor)
+        self.rest = rest
         self.post_message(self.Loaded(self))
+        if rest is None:
+            waiting, self._when_complete = self._when_complete, []
+            for callback in waiting:
+                callback()
+        elif self._when_complete or (self.needle and self.filtering):
+            self._load_rest()
+
+    @property
+    def complete(self) -> bool:
+        return self.loaded and self.rest is None
+
+    def when_complete(self, callback: Callable[[], None]) -> None:
+        """Call back once every row is loaded: now, or after the rest of a first page arrives."""
+        if self.complete:
+            callback()
+            return
+        self._when_complete.append(callback)
+        self._load_rest()
+
+    def _load_rest(self) -> None:
+        rest = self.rest
+        if rest is not None and self.loaded:
+            self.rest = None
+            self.load(rest, keep_cursor=True)
 
     def current(self) -> Any:
         row = self.table.cursor_row
@@ -268,9 +317,12 @@ class ListPane(Vertical):
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
-        if event.cursor_row >= self.shown - 1 and self.shown < len(self.matches):
-            self._show_more(self.PAGE)
-            self._note()
+        if event.cursor_row >= self.shown - 1:
+            if self.shown < len(self.matches):
+                self._show_more(self.PAGE)
+                self._note()
+            elif self.rest is not None:
+                self._load_rest()
         if self.table.has_focus:
             self.post_message(self.Chosen(self, self.current()))
 
@@ -287,6 +339,8 @@ class ListPane(Vertical):
     def action_open_filter(self) -> None:
         self.filter_input.display = True
         self.filter_input.focus()
+        # The filter needs every row; a first page asks for the rest now, while the user types.
+        self._load_rest()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Without an active filter, escape belongs to the screen (back, close).

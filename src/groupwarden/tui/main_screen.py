@@ -123,6 +123,10 @@ class MainScreen(Screen[None]):
         self.source = source
         self.clock = clock
         self.syncing = False
+        # started: the groups' first rows arrived; ready: the other panes were asked to load,
+        # which waits for those rows to be painted so no worker competes with the first paint.
+        self.started = False
+        self.ready = False
 
     def compose(self) -> ComposeResult:
         yield PaneStrip(id="strip")
@@ -137,8 +141,8 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(SyncBar).display = False
+        # Only the groups first: the other panes load once its first rows are on screen.
         self.groups.reload()
-        self.folders.reload()
         self.groups.focus_table()
         self.update_status()
         self.set_interval(30, self.update_status)
@@ -198,6 +202,8 @@ class MainScreen(Screen[None]):
             self.active = name
         row = event.row
         if isinstance(row, GroupRow):
+            if not self.ready:
+                return
             self.members.show_group(row)
             self.acl.show_group(row)
         elif isinstance(row, FolderRow):
@@ -214,10 +220,22 @@ class MainScreen(Screen[None]):
     def _loaded(self, event: ListPane.Loaded) -> None:
         if event.pane is self.groups:
             self.update_status()
-            if self.active == "groups" and self.groups.current() is not None:
-                row = self.groups.current()
-                self.members.show_group(row)
-                self.acl.show_group(row)
+            if not self.started:
+                self.started = True
+                self.call_after_refresh(self._load_other_panes)
+            else:
+                self._follow_group()
+
+    def _load_other_panes(self) -> None:
+        self.ready = True
+        self.folders.reload()
+        self._follow_group()
+
+    def _follow_group(self) -> None:
+        row = self.groups.current()
+        if self.active == "groups" and row is not None:
+            self.members.show_group(row)
+            self.acl.show_group(row)
 
     # Status line
 
@@ -241,7 +259,7 @@ class MainScreen(Screen[None]):
             line.append(f" ({self.source.kind})")
         if self.groups.loaded:
             line.append(f" · synced {ago(self.last_synced(), self.clock())}")
-            line.append(f" · {len(self.groups.rows):,} groups")
+            line.append(f" · {self.groups.total:,} groups")
         self.query_one("#status", Static).update(line)
 
     # Role changes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from rich.text import Text
@@ -39,12 +40,30 @@ class GroupsPane(ListPane):
                 Column("synced", 8, lambda g: ago(g.last_synced, clock())),
             ],
             empty="no groups synced yet: press s to sync the configured source",
+            search=lambda g: f"{g.name} {g.source}",
             id="groups",
         )
         self.ctx = ctx
+        # Every live group, counted apart: the rows may hold only the first page.
+        self.total = 0
 
     def reload(self, keep_cursor: bool = False) -> None:
-        self.load(lambda: directory.list_groups(self.ctx), keep_cursor=keep_cursor)
+        ctx = self.ctx
+
+        def everything() -> list[GroupRow]:
+            rows = directory.list_groups(ctx)
+            self.total = len(rows)
+            return rows
+
+        def first_page() -> list[GroupRow]:
+            self.total = directory.count_groups(ctx)
+            return directory.list_groups(ctx, limit=self.PAGE)
+
+        if keep_cursor and self.complete:
+            # The cursor may be past the first page: keep every row.
+            self.load(everything, keep_cursor=True)
+        else:
+            self.load(everything, first=first_page, keep_cursor=keep_cursor)
 
 
 class MembersPane(ListPane):
@@ -59,6 +78,7 @@ class MembersPane(ListPane):
                 Column("via", 24, lambda m: m.via_text),
             ],
             empty="select a group to see its members",
+            search=lambda m: f"{m.user_name} {m.display_name or ''} {m.email or ''} {m.via_text}",
             id="members",
         )
         self.ctx = ctx
@@ -71,8 +91,14 @@ class MembersPane(ListPane):
             return
         self.group = group
         self.border_title = Text.assemble("2 Members of ", plain(f"g/{group.name}", 40))
+        ctx, page = self.ctx, self.PAGE
+        everything = partial(members_of, ctx, group)
         self.load(
-            lambda: members_of(self.ctx, group), empty="this group has no members", keep_cursor=keep_cursor
+            everything,
+            # A big group shows its first page at once; the rest is read when it is needed.
+            first=None if keep_cursor and self.complete else partial(members_of, ctx, group, page),
+            empty="this group has no members",
+            keep_cursor=keep_cursor,
         )
 
 

@@ -33,8 +33,8 @@ def by_group(call: Callable[[str], T], group: GroupRow) -> T:
         return call(group.upstream_id)
 
 
-def members_of(ctx: Context, group: GroupRow) -> list[MemberRow]:
-    return by_group(lambda name: directory.list_members(ctx, name)[1], group)
+def members_of(ctx: Context, group: GroupRow, limit: int | None = None) -> list[MemberRow]:
+    return by_group(lambda name: directory.list_members(ctx, name, limit=limit)[1], group)
 
 
 def grants_of(ctx: Context, group: GroupRow) -> list[GrantRow]:

@@ -56,6 +56,9 @@ async def type_filter(pilot: Any, pane: Any) -> list[float]:
     """ms per keystroke, from the key press to the table holding the filtered rows."""
     await pilot.press("slash")
     await pilot.pause()
+    # A pane may show a first page only; / loads the rest, and the figures are for all rows.
+    await wait_until(pilot, lambda: getattr(pane, "complete", True))
+    await pilot.pause()
     times = []
     for key in KEYS:
         start = time.perf_counter()
@@ -83,8 +86,8 @@ def child_ui(db: str, started: float) -> dict[str, Any]:
             await wait_until(pilot, lambda: groups.table.row_count > 0)
             await pilot.pause()
             out["first_rows_s"] = time.time() - started
-            out["groups"] = len(groups.rows)
             out["groups_filter_ms"] = await type_filter(pilot, groups)
+            out["groups"] = len(groups.rows)
             biggest = max(groups.rows, key=lambda g: g.effective_members)
             index = groups.rows.index(biggest)
             groups.focus_table()
@@ -93,10 +96,15 @@ def child_ui(db: str, started: float) -> dict[str, Any]:
             members = screen.members
             await wait_until(pilot, lambda: members.group == biggest and members.loaded)
             out["members_load_s"] = time.perf_counter() - start
-            out["members"] = len(members.rows)
             out["members_table_rows"] = members.table.row_count
             screen.action_pane("members")
             await pilot.pause()
+            start = time.perf_counter()
+            if hasattr(members, "when_complete"):
+                members.when_complete(lambda: None)
+            await wait_until(pilot, lambda: getattr(members, "complete", True))
+            out["members_all_s"] = time.perf_counter() - start
+            out["members"] = len(members.rows)
             out["members_filter_ms"] = await type_filter(pilot, members)
 
     asyncio.run(run())
@@ -175,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"start to first rows: bare Textual table {bare_s * 1000:.0f} ms, groupwarden {ui_s * 1000:.0f} ms")
     print(f"  ratio {ui_s / bare_s:.2f}x (target <= 2x): {verdict(ui_s / bare_s <= 2)}")
     print(
-        f"members of the biggest group: {last['members']:,} loaded in {last['members_load_s'] * 1000:.0f} ms,"
+        f"members of the biggest group: first rows in {last['members_load_s'] * 1000:.0f} ms,"
+        f" all {last['members']:,} in {last['members_all_s'] * 1000:.0f} ms more,"
         f" {last['members_table_rows']:,} rows in the table at once"
     )
     print(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -141,6 +142,240 @@ def _user_row(user: SourceUser) -> tuple[str, str | None, str, bool, str | None]
     )
 
 
+# The cached rows a reconcile compares against; the delta adds `AND upstream_id IN :values`.
+USERS_SQL = (
+    "SELECT upstream_id, id, user_name, display_name, emails, active, raw_status,"
+    " removed_at FROM users WHERE source_id = :s"
+)
+GROUPS_SQL = (
+    "SELECT upstream_id, id, name, description, kind, removed_at FROM instance_groups WHERE source_id = :s"
+)
+
+
+def _new_ids(conn: Connection, table: str, count: int, write: bool, offset: int = 0) -> list[int]:
+    # A dry run reserves nothing: negative ids stand in, distinct across users and groups.
+    return bulk.allocate_ids(conn, table, count) if write else [-(i + 1) - offset for i in range(count)]
+
+
+def _pack(group_id: int, member_id: int) -> int:
+    return (group_id & MASK) << 32 | (member_id & MASK)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """Everything a reconcile will write, worked out before the first write.
+
+    Existing rows are the tuples of USERS_SQL and GROUPS_SQL; memberships are packed
+    integer pairs (see bulk.pair_keys).
+    """
+
+    diff: SyncDiff = field(default_factory=SyncDiff)
+    user_ids: dict[str, int] = field(default_factory=dict)
+    user_names: dict[int, str] = field(default_factory=dict)
+    group_ids: dict[str, int] = field(default_factory=dict)
+    group_names: dict[int, str] = field(default_factory=dict)
+    new_users: list[SourceUser] = field(default_factory=list)
+    new_user_ids: list[int] = field(default_factory=list)
+    changed_users: list[tuple[int, SourceUser]] = field(default_factory=list)
+    removed_users: list[tuple[Any, ...]] = field(default_factory=list)
+    new_groups: list[SourceGroup] = field(default_factory=list)
+    new_group_ids: list[int] = field(default_factory=list)
+    changed_groups: list[tuple[int, SourceGroup]] = field(default_factory=list)
+    removed_groups: list[tuple[Any, ...]] = field(default_factory=list)
+    members_added: set[int] = field(default_factory=set)
+    members_removed: set[int] = field(default_factory=set)
+    nested_added: set[int] = field(default_factory=set)
+    nested_removed: set[int] = field(default_factory=set)
+
+    def take_users(self, users: Iterable[SourceUser], existing: dict[str, tuple[Any, ...]]) -> None:
+        """Sort users into new and changed (or back from removal) against their cached rows."""
+        for user in users:
+            old = existing.get(user.upstream_id)
+            if old is None:
+                self.new_users.append(user)
+                continue
+            self.user_ids[user.upstream_id] = old[1]
+            self.user_names[old[1]] = user.user_name
+            if old[7] is not None or (old[2], old[3], old[4], bool(old[5]), old[6]) != _user_row(user):
+                self.changed_users.append((old[1], user))
+                self.diff.users_changed.append(user.user_name)
+        self.diff.users_changed.sort()
+
+    def remove_users(self, rows: list[tuple[Any, ...]], conn: Connection, write: bool) -> None:
+        """Record the removed users, then give the new ones their ids (negative on a dry run)."""
+        self.removed_users = rows
+        for old in rows:
+            self.user_names[old[1]] = old[2]
+        self.diff.users_removed = sorted(old[2] for old in rows)
+        self.new_user_ids = _new_ids(conn, "users", len(self.new_users), write)
+        for user, new_id in zip(self.new_users, self.new_user_ids, strict=True):
+            self.user_ids[user.upstream_id] = new_id
+            self.user_names[new_id] = user.user_name
+        self.diff.users_added = sorted(u.user_name for u in self.new_users)
+
+    def take_groups(self, groups: Iterable[SourceGroup], existing: dict[str, tuple[Any, ...]]) -> None:
+        """Sort groups into new, renamed or changed, and back from removal (counted as added)."""
+        for group in groups:
+            old = existing.get(group.upstream_id)
+            if old is None:
+                self.new_groups.append(group)
+                continue
+            self.group_ids[group.upstream_id] = old[1]
+            self.group_names[old[1]] = group.name
+            if old[5] is not None:
+                self.changed_groups.append((old[1], group))
+                self.diff.groups_added.append(group.name)
+            elif (old[2], old[3], old[4]) != (group.name, group.description, group.kind):
+                self.changed_groups.append((old[1], group))
+                if old[2] != group.name:
+                    self.diff.groups_renamed.append((old[2], group.name))
+        self.diff.groups_renamed.sort()
+
+    def remove_groups(self, rows: list[tuple[Any, ...]], conn: Connection, write: bool) -> None:
+        self.removed_groups = rows
+        for old in rows:
+            self.group_names[old[1]] = old[2]
+        self.diff.groups_removed = sorted(old[2] for old in rows)
+        self.new_group_ids = _new_ids(
+            conn, "instance_groups", len(self.new_groups), write, len(self.new_users)
+        )
+        for group, new_id in zip(self.new_groups, self.new_group_ids, strict=True):
+            self.group_ids[group.upstream_id] = new_id
+            self.group_names[new_id] = group.name
+        self.diff.groups_added.extend(g.name for g in self.new_groups)
+        self.diff.groups_added.sort()
+
+    def describe_memberships(self) -> None:
+        diff, group_names = self.diff, self.group_names
+        diff.members_added_count = len(self.members_added)
+        diff.members_removed_count = len(self.members_removed)
+        diff.members_added = _names_by_group(self.members_added, group_names, self.user_names)
+        diff.members_removed = _names_by_group(self.members_removed, group_names, self.user_names)
+        # Negative ids (dry run) were masked when packed; unmask them for the name lookups.
+        diff.nested_added = sorted(
+            (group_names[_unpack(k >> 32)], group_names[_unpack(k & MASK)]) for k in self.nested_added
+        )
+        diff.nested_removed = sorted(
+            (group_names[_unpack(k >> 32)], group_names[_unpack(k & MASK)]) for k in self.nested_removed
+        )
+
+    def finish(self, conn: Connection, source_id: int | None, write: bool, now: datetime | None) -> SyncDiff:
+        """Write the plan (when write is set) and list the grants it orphans."""
+        removed_ids = ([old[1] for old in self.removed_groups], [old[1] for old in self.removed_users])
+        if not write:
+            self.diff.orphaned_grants = _orphaned_by(conn, *removed_ids)
+            return self.diff
+        assert source_id is not None
+        self.write(conn, source_id, now or utcnow())
+        # Listed after the removals are written: a grant made meanwhile waited on them, so it is
+        # committed by now and counted.
+        self.diff.orphaned_grants = _orphaned_by(conn, *removed_ids)
+        return self.diff
+
+    def write(self, conn: Connection, source_id: int, now: datetime) -> None:
+        bulk.insert_rows(
+            conn,
+            "users",
+            (
+                "id",
+                "source_id",
+                "upstream_id",
+                "user_name",
+                "display_name",
+                "emails",
+                "active",
+                "raw_status",
+            ),
+            [
+                (uid, source_id, u.upstream_id, *_user_row(u))
+                for u, uid in zip(self.new_users, self.new_user_ids, strict=True)
+            ],
+        )
+        bulk.insert_rows(
+            conn,
+            "instance_groups",
+            ("id", "source_id", "upstream_id", "name", "description", "kind"),
+            [
+                (gid, source_id, g.upstream_id, g.name, g.description, g.kind)
+                for g, gid in zip(self.new_groups, self.new_group_ids, strict=True)
+            ],
+        )
+        if self.changed_users:
+            conn.execute(
+                update(User)
+                .where(User.id == _bind("uid"))
+                .values(
+                    user_name=_bind("user_name"),
+                    display_name=_bind("display_name"),
+                    emails=_bind("emails"),
+                    active=_bind("active"),
+                    raw_status=_bind("raw_status"),
+                    removed_at=None,
+                ),
+                [
+                    {
+                        "uid": uid,
+                        "user_name": u.user_name,
+                        "display_name": u.display_name,
+                        "emails": "\n".join(u.emails),
+                        "active": bool(u.active),
+                        "raw_status": u.raw_status,
+                    }
+                    for uid, u in self.changed_users
+                ],
+            )
+        if self.changed_groups:
+            conn.execute(
+                update(Group)
+                .where(Group.id == _bind("gid"))
+                .values(
+                    name=_bind("name"),
+                    description=_bind("description"),
+                    kind=_bind("kind"),
+                    removed_at=None,
+                ),
+                [
+                    {"gid": gid, "name": g.name, "description": g.description, "kind": g.kind}
+                    for gid, g in self.changed_groups
+                ],
+            )
+        if self.removed_users:
+            conn.execute(
+                update(User).where(User.id == _bind("uid")).values(removed_at=now),
+                [{"uid": old[1]} for old in self.removed_users],
+            )
+        if self.removed_groups:
+            conn.execute(
+                update(Group).where(Group.id == _bind("gid")).values(removed_at=now),
+                [{"gid": old[1]} for old in self.removed_groups],
+            )
+        bulk.delete_pairs(
+            conn,
+            "user_memberships",
+            ("group_id", "user_id"),
+            [(k >> 32, k & MASK) for k in self.members_removed],
+        )
+        bulk.delete_pairs(
+            conn,
+            "group_memberships",
+            ("parent_id", "child_id"),
+            [(k >> 32, k & MASK) for k in self.nested_removed],
+        )
+        bulk.insert_rows(
+            conn,
+            "user_memberships",
+            ("group_id", "user_id"),
+            [(k >> 32, k & MASK) for k in self.members_added],
+        )
+        bulk.insert_rows(
+            conn,
+            "group_memberships",
+            ("parent_id", "child_id"),
+            [(k >> 32, k & MASK) for k in self.nested_added],
+        )
+        conn.execute(update(Source).where(Source.id == source_id).values(last_sync_at=now))
+
+
 def reconcile(
     conn: Connection,
     snapshot: Snapshot,
@@ -156,7 +391,6 @@ def reconcile(
 
     conn must be inside a transaction the caller commits or rolls back as a whole.
     """
-    diff = SyncDiff()
     if write:
         # Two syncs of one source queue here instead of interleaving.
         lock_name(conn, f"sync:{source_name}")
@@ -164,97 +398,31 @@ def reconcile(
     existing_users: dict[str, tuple[Any, ...]] = {}
     existing_groups: dict[str, tuple[Any, ...]] = {}
     if source_id is not None:
-        for row in conn.execute(
-            text(
-                "SELECT upstream_id, id, user_name, display_name, emails, active, raw_status,"
-                " removed_at FROM users WHERE source_id = :s"
-            ),
-            {"s": source_id},
-        ):
+        for row in conn.execute(text(USERS_SQL), {"s": source_id}):
             existing_users[row[0]] = tuple(row)
-        for row in conn.execute(
-            text(
-                "SELECT upstream_id, id, name, description, kind, removed_at"
-                " FROM instance_groups WHERE source_id = :s"
-            ),
-            {"s": source_id},
-        ):
+        for row in conn.execute(text(GROUPS_SQL), {"s": source_id}):
             existing_groups[row[0]] = tuple(row)
+    plan = _Plan()
 
     # Users: new, changed (or back from removal), removed.
-    user_ids: dict[str, int] = {}
-    user_names: dict[int, str] = {}
-    new_users: list[SourceUser] = []
-    changed_users: list[tuple[int, SourceUser]] = []
-    for user in snapshot.users:
-        old = existing_users.get(user.upstream_id)
-        if old is None:
-            new_users.append(user)
-            continue
-        user_ids[user.upstream_id] = old[1]
-        user_names[old[1]] = user.user_name
-        if old[7] is not None or (old[2], old[3], old[4], bool(old[5]), old[6]) != _user_row(user):
-            changed_users.append((old[1], user))
-            diff.users_changed.append(user.user_name)
+    plan.take_users(snapshot.users, existing_users)
     seen_users = {u.upstream_id for u in snapshot.users}
     removed_users = [
         old for upstream, old in existing_users.items() if old[7] is None and upstream not in seen_users
     ]
-    for old in removed_users:
-        user_names[old[1]] = old[2]
-    diff.users_removed = sorted(old[2] for old in removed_users)
     active_user_count = sum(1 for old in existing_users.values() if old[7] is None)
     guard.check("users", len(removed_users), active_user_count)
-
-    new_user_ids = (
-        bulk.allocate_ids(conn, "users", len(new_users))
-        if write
-        else [-(i + 1) for i in range(len(new_users))]
-    )
-    for user, new_id in zip(new_users, new_user_ids, strict=True):
-        user_ids[user.upstream_id] = new_id
-        user_names[new_id] = user.user_name
-    diff.users_added = sorted(u.user_name for u in new_users)
+    plan.remove_users(removed_users, conn, write)
 
     # Groups.
-    group_ids: dict[str, int] = {}
-    group_names: dict[int, str] = {}
-    new_groups: list[SourceGroup] = []
-    changed_groups: list[tuple[int, SourceGroup]] = []
-    for group in snapshot.groups:
-        old = existing_groups.get(group.upstream_id)
-        if old is None:
-            new_groups.append(group)
-            continue
-        group_ids[group.upstream_id] = old[1]
-        group_names[old[1]] = group.name
-        if old[5] is not None:
-            changed_groups.append((old[1], group))
-            diff.groups_added.append(group.name)
-        elif (old[2], old[3], old[4]) != (group.name, group.description, group.kind):
-            changed_groups.append((old[1], group))
-            if old[2] != group.name:
-                diff.groups_renamed.append((old[2], group.name))
+    plan.take_groups(snapshot.groups, existing_groups)
     seen_groups = {g.upstream_id for g in snapshot.groups}
     removed_groups = [
         old for upstream, old in existing_groups.items() if old[5] is None and upstream not in seen_groups
     ]
-    for old in removed_groups:
-        group_names[old[1]] = old[2]
-    diff.groups_removed = sorted(old[2] for old in removed_groups)
     active_group_count = sum(1 for old in existing_groups.values() if old[5] is None)
     guard.check("groups", len(removed_groups), active_group_count)
-
-    new_group_ids = (
-        bulk.allocate_ids(conn, "instance_groups", len(new_groups))
-        if write
-        else [-(i + 1) - len(new_users) for i in range(len(new_groups))]
-    )
-    for group, new_id in zip(new_groups, new_group_ids, strict=True):
-        group_ids[group.upstream_id] = new_id
-        group_names[new_id] = group.name
-    diff.groups_added.extend(g.name for g in new_groups)
-    diff.groups_added.sort()
+    plan.remove_groups(removed_groups, conn, write)
 
     # Memberships, compared as packed integer pairs (see bulk.pair_keys).
     existing_members: set[int] = set()
@@ -274,138 +442,19 @@ def reconcile(
         )
     wanted_members: set[int] = set()
     wanted_nested: set[int] = set()
+    user_ids, group_ids = plan.user_ids, plan.group_ids
     for group in snapshot.groups:
         gid = group_ids[group.upstream_id]
         high = (gid & MASK) << 32
         wanted_members.update(high | (user_ids[m] & MASK) for m in group.user_members)
         wanted_nested.update(high | (group_ids[m] & MASK) for m in group.group_members)
-    # Negative ids (dry run) were masked above; unmask them for the name lookups.
-    members_added = wanted_members - existing_members
-    members_removed = existing_members - wanted_members
-    nested_added = wanted_nested - existing_nested
-    nested_removed = existing_nested - wanted_nested
-    guard.check("memberships", len(members_removed), len(existing_members))
-    diff.members_added_count = len(members_added)
-    diff.members_removed_count = len(members_removed)
-    diff.members_added = _names_by_group(members_added, group_names, user_names)
-    diff.members_removed = _names_by_group(members_removed, group_names, user_names)
-    diff.nested_added = sorted(
-        (group_names[_unpack(k >> 32)], group_names[_unpack(k & MASK)]) for k in nested_added
-    )
-    diff.nested_removed = sorted(
-        (group_names[_unpack(k >> 32)], group_names[_unpack(k & MASK)]) for k in nested_removed
-    )
-    removed_ids = ([old[1] for old in removed_groups], [old[1] for old in removed_users])
-    if not write:
-        diff.orphaned_grants = _orphaned_by(conn, *removed_ids)
-        return diff
-    assert source_id is not None
-    now = now or utcnow()
-    bulk.insert_rows(
-        conn,
-        "users",
-        (
-            "id",
-            "source_id",
-            "upstream_id",
-            "user_name",
-            "display_name",
-            "emails",
-            "active",
-            "raw_status",
-        ),
-        [
-            (uid, source_id, u.upstream_id, *_user_row(u))
-            for u, uid in zip(new_users, new_user_ids, strict=True)
-        ],
-    )
-    bulk.insert_rows(
-        conn,
-        "instance_groups",
-        ("id", "source_id", "upstream_id", "name", "description", "kind"),
-        [
-            (gid, source_id, g.upstream_id, g.name, g.description, g.kind)
-            for g, gid in zip(new_groups, new_group_ids, strict=True)
-        ],
-    )
-    if changed_users:
-        conn.execute(
-            update(User)
-            .where(User.id == _bind("uid"))
-            .values(
-                user_name=_bind("user_name"),
-                display_name=_bind("display_name"),
-                emails=_bind("emails"),
-                active=_bind("active"),
-                raw_status=_bind("raw_status"),
-                removed_at=None,
-            ),
-            [
-                {
-                    "uid": uid,
-                    "user_name": u.user_name,
-                    "display_name": u.display_name,
-                    "emails": "\n".join(u.emails),
-                    "active": bool(u.active),
-                    "raw_status": u.raw_status,
-                }
-                for uid, u in changed_users
-            ],
-        )
-    if changed_groups:
-        conn.execute(
-            update(Group)
-            .where(Group.id == _bind("gid"))
-            .values(
-                name=_bind("name"),
-                description=_bind("description"),
-                kind=_bind("kind"),
-                removed_at=None,
-            ),
-            [
-                {"gid": gid, "name": g.name, "description": g.description, "kind": g.kind}
-                for gid, g in changed_groups
-            ],
-        )
-    if removed_users:
-        conn.execute(
-            update(User).where(User.id == _bind("uid")).values(removed_at=now),
-            [{"uid": old[1]} for old in removed_users],
-        )
-    if removed_groups:
-        conn.execute(
-            update(Group).where(Group.id == _bind("gid")).values(removed_at=now),
-            [{"gid": old[1]} for old in removed_groups],
-        )
-    bulk.delete_pairs(
-        conn,
-        "user_memberships",
-        ("group_id", "user_id"),
-        [(k >> 32, k & MASK) for k in members_removed],
-    )
-    bulk.delete_pairs(
-        conn,
-        "group_memberships",
-        ("parent_id", "child_id"),
-        [(k >> 32, k & MASK) for k in nested_removed],
-    )
-    bulk.insert_rows(
-        conn,
-        "user_memberships",
-        ("group_id", "user_id"),
-        [(k >> 32, k & MASK) for k in members_added],
-    )
-    bulk.insert_rows(
-        conn,
-        "group_memberships",
-        ("parent_id", "child_id"),
-        [(k >> 32, k & MASK) for k in nested_added],
-    )
-    conn.execute(update(Source).where(Source.id == source_id).values(last_sync_at=now))
-    # Listed after the removals are written: a grant made meanwhile waited on them, so it is
-    # committed by now and counted.
-    diff.orphaned_grants = _orphaned_by(conn, *removed_ids)
-    return diff
+    plan.members_added = wanted_members - existing_members
+    plan.members_removed = existing_members - wanted_members
+    plan.nested_added = wanted_nested - existing_nested
+    plan.nested_removed = existing_nested - wanted_nested
+    guard.check("memberships", len(plan.members_removed), len(existing_members))
+    plan.describe_memberships()
+    return plan.finish(conn, source_id, write, now)
 
 
 def _bind(name: str) -> Any:

@@ -397,6 +397,56 @@ def scim_fetch(url: str, page_size: int) -> Snapshot:
     return ScimSource(url, None, name=SOURCE, page_size=page_size).fetch()
 
 
+def fetch_comparison(args: argparse.Namespace, directory: Directory) -> list[Row]:
+    """ScimSource.fetch against the fast server, beside a bare httpx loop over the same pages."""
+    params: Params = args.params
+    pages_dir = ensure_scim_pages(directory, args.page_size)
+    manifest = json.loads((pages_dir / "manifest.json").read_text())
+    with start_server_process(pages_dir) as url:
+        pages = page_urls(url, manifest)
+        size = download_only(pages)  # warm-up of both sides
+        scim_fetch(url, args.page_size)
+        bare, decoded, client = [], [], []
+        for _ in range(args.fetch_runs):
+            bare.append(timed(lambda: download_only(pages))[0])
+            decoded.append(timed(lambda: download_and_decode(pages))[0])
+            seconds, fetched = timed(lambda: scim_fetch(url, args.page_size))
+            client.append(seconds)
+            assert len(fetched.users) == params.users and len(fetched.groups) == params.groups
+            del fetched
+        bare_s, decoded_s, client_s = map(statistics.median, (bare, decoded, client))
+        rows = [
+            Row(
+                "bare httpx loop (download only)",
+                bare_s,
+                1.0,
+                note=f"{len(pages)} requests, {size / 1e6:.1f} MB",
+            ),
+            Row("  reference: httpx loop + json.loads only", decoded_s, decoded_s / bare_s),
+            Row(
+                "ScimSource.fetch (fetch and parse)",
+                client_s,
+                client_s / bare_s,
+                f"<= {TARGET_FETCH:g}x",
+                client_s / bare_s <= TARGET_FETCH,
+                f"runs: {', '.join(f'{s:.3f}' for s in client)} s",
+            ),
+        ]
+        print_table(f"SCIM fetch and parse (median of {args.fetch_runs} alternating rounds)", rows)
+        if args.profile:
+            profiled("ScimSource.fetch", lambda: scim_fetch(url, args.page_size), 25)
+    return rows
+
+
+def fetch_only(args: argparse.Namespace, directory: Directory) -> int:
+    """The SCIM fetch comparison alone: no database, no sync, no queries."""
+    rows = fetch_comparison(args, directory)
+    missed = [r.label.strip() for r in rows if r.met is False]
+    print()
+    print("targets: all met" if not missed else f"targets missed: {'; '.join(missed)}")
+    return 0
+
+
 # The run --------------------------------------------------------------------------------
 
 
@@ -443,6 +493,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--fetch-runs", type=int, default=3, help="alternating rounds of the fetch comparison"
     )
     parser.add_argument("--skip-fetch", action="store_true", help="leave out the SCIM client comparison")
+    parser.add_argument(
+        "--only", choices=["fetch"], help="fetch: only the SCIM client comparison (no database, no queries)"
+    )
     parser.add_argument("--profile", action="store_true", help="then profile each phase once (cProfile)")
     parser.add_argument("--keep-db", action="store_true", help="keep the benchmark databases in data/")
     parser.add_argument(
@@ -482,6 +535,8 @@ def main(argv: list[str] | None = None) -> int:
         f" workspaces x {params.folders} folders, {len(directory.grants)} grants;"
         f" generated in {seconds:.1f} s"
     )
+    if args.only == "fetch":
+        return fetch_only(args, directory)
     if args.reuse_db:
         return queries_only(args, directory)
     run_dir = DATA_DIR / f"run-{os.getpid()}"
@@ -537,43 +592,7 @@ def main(argv: list[str] | None = None) -> int:
         query_rows = access_rows(ctx, directory, params, args.runs)
 
         # 3. The SCIM client against the fast server, and a bare httpx loop over the same pages.
-        fetch_rows: list[Row] = []
-        if not args.skip_fetch:
-            pages_dir = ensure_scim_pages(directory, args.page_size)
-            manifest = json.loads((pages_dir / "manifest.json").read_text())
-            with start_server_process(pages_dir) as url:
-                pages = page_urls(url, manifest)
-                size = download_only(pages)  # warm-up of both sides
-                bare, decoded, client = [], [], []
-                for _ in range(args.fetch_runs):
-                    bare.append(timed(lambda: download_only(pages))[0])
-                    decoded.append(timed(lambda: download_and_decode(pages))[0])
-                    seconds, fetched = timed(lambda: scim_fetch(url, args.page_size))
-                    client.append(seconds)
-                    assert len(fetched.users) == params.users and len(fetched.groups) == params.groups
-                    del fetched
-                bare_s, decoded_s, client_s = map(statistics.median, (bare, decoded, client))
-                fetch_rows = [
-                    Row(
-                        "bare httpx loop (download only)",
-                        bare_s,
-                        1.0,
-                        note=f"{len(pages)} requests, {size / 1e6:.1f} MB",
-                    ),
-                    Row("  reference: httpx loop + json.loads only", decoded_s, decoded_s / bare_s),
-                    Row(
-                        "ScimSource.fetch (fetch and parse)",
-                        client_s,
-                        client_s / bare_s,
-                        f"<= {TARGET_FETCH:g}x",
-                        client_s / bare_s <= TARGET_FETCH,
-                    ),
-                ]
-                print_table(
-                    f"SCIM fetch and parse (median of {args.fetch_runs} alternating rounds)", fetch_rows
-                )
-                if args.profile:
-                    profiled("ScimSource.fetch", lambda: scim_fetch(url, args.page_size), 25)
+        fetch_rows = [] if args.skip_fetch else fetch_comparison(args, directory)
 
         if args.profile:
             ctx.close()

@@ -11,9 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from groupwarden.domain.directory import Progress
+from groupwarden.domain.directory import Progress, Snapshot
 from groupwarden.domain.errors import SyncError
+from groupwarden.sources import scim
 from groupwarden.sources.http import HttpClient, retry_after_wait, safe_url
+from groupwarden.sources.scim import ENTERPRISE_USER as ENTERPRISE
 from groupwarden.sources.scim import ScimSource
 from scim_server import ScimServer, ServedApp, serve_raw, start_scim_server
 
@@ -351,3 +353,84 @@ def test_source_identity() -> None:
         "https://idp.example.com/scim/v2",
         "https://idp.example.com/scim/v2",
     )
+
+
+# --- typed pages and the raw reader ---------------------------------------------------------
+
+
+def fetch_counting_raw_pages(
+    served: ServedApp, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Snapshot, int]:
+    """The snapshot, and how many list pages went to the raw reader."""
+    raw_pages = 0
+    decode = scim.decode_json
+
+    def counted(response: httpx.Response) -> Any:
+        nonlocal raw_pages
+        raw_pages += 1
+        return decode(response)
+
+    monkeypatch.setattr(scim, "decode_json", counted)
+    snapshot = source_for(served, clock).fetch()
+    monkeypatch.undo()
+    return snapshot, raw_pages
+
+
+def test_pages_the_typed_reader_refuses_give_the_same_snapshot(
+    raw_server: list[ServedApp], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = [
+        user("u1", "alice", displayName="Alice",
+             emails=[{"value": "a@corp"}, {"value": "al@corp", "primary": True}]),
+        user("u2", "bob", name={"formatted": "Bob B."}, active=False),
+        user("u3", "carol", **{ENTERPRISE: {"department": "R&D"}}),
+    ]  # fmt: skip
+    groups = [
+        group("g1", "eng", {"value": "u1", "type": "User"}, {"value": "g2", "type": "Group"}),
+        group("g2", "ops", {"value": "u2", "type": "User"}, {"value": "u3", "type": "User"}),
+    ]
+    raw_server.append(plain := serve_raw(users, groups))
+    # The same directory as some providers send it: shapes the typed reader does not take
+    # (an email that is not an object, a display name that is a number, a number as a
+    # member id where the user's id is a string of digits) but that change nothing we keep.
+    odd_users = [dict(u) for u in users]
+    odd_users[0]["emails"] = [*users[0]["emails"], "not-an-address"]
+    odd_users[1]["displayName"] = 42
+    odd_users[2]["id"] = "3"
+    odd_groups = [dict(g) for g in groups]
+    odd_groups[1]["members"] = [{"value": "u2", "type": "User"}, {"value": 3, "type": "User"}]
+    raw_server.append(odd := serve_raw(odd_users, odd_groups))
+
+    expected, raw_pages = fetch_counting_raw_pages(plain, clock, monkeypatch)
+    assert raw_pages == 0
+    fallen_back, raw_pages = fetch_counting_raw_pages(odd, clock, monkeypatch)
+    assert raw_pages == 2
+
+    for snapshot in (expected, fallen_back):
+        alice, bob, _carol = snapshot.users
+        assert (alice.display_name, alice.emails) == ("Alice", ["al@corp", "a@corp"])
+        assert (bob.display_name, bob.active) == ("Bob B.", False)
+        assert snapshot.warnings == []
+    assert fallen_back.users[:2] == expected.users[:2]
+    assert fallen_back.users[2].upstream_id == "3"
+    assert fallen_back.groups[0] == expected.groups[0]
+    assert fallen_back.groups[1].user_members == ["u2", "3"]
+
+
+def test_unknown_attributes_are_reported_once_each_across_pages(
+    raw_server: list[ServedApp], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = [
+        user(f"u{n}", f"user{n}", costCenter=str(n), **({"USERNAME": "x"} if n == 3 else {}))
+        for n in range(5)
+    ]
+    users.append(user("u5", "standard", **{ENTERPRISE: {}, "urn:example:custom:User": {"x": 1}}))
+    raw_server.append(served := serve_raw(users, [group("g1", "all", *({"value": u["id"]} for u in users))]))
+
+    snapshot, raw_pages = fetch_counting_raw_pages(served, clock, monkeypatch)
+
+    # Unknown names are found without the raw reader; case-variants of standard names are
+    # known (SCIM names are case-insensitive), extension URNs are standard.
+    assert raw_pages == 0
+    assert snapshot.warnings == [f"{served.url}: ignored the non-standard SCIM attribute User.costCenter"]
+    assert sorted(snapshot.groups[0].user_members) == sorted(u["id"] for u in users)

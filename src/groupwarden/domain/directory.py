@@ -56,33 +56,43 @@ def check_snapshot(snapshot: Snapshot, where: str) -> None:
 
     A group that names a member the listing does not contain means the listing is
     incomplete or the provider is inconsistent; reconciling it would drop real members.
+
+    The checks run as set operations, in C: a Python loop over a million member ids was a
+    quarter of a whole SCIM fetch. Only when one fails are the items walked in order, so
+    the error names the first offender, as it always did.
     """
+    user_ids = {user.upstream_id for user in snapshot.users}
+    if len(user_ids) != len(snapshot.users) or "" in user_ids:
+        _first_bad_id([(user.upstream_id, user.user_name) for user in snapshot.users], "user", where)
+    group_ids = {group.upstream_id for group in snapshot.groups}
+    if len(group_ids) != len(snapshot.groups) or "" in group_ids:
+        _first_bad_id([(group.upstream_id, group.name) for group in snapshot.groups], "group", where)
+    for group in snapshot.groups:
+        if not user_ids.issuperset(group.user_members):
+            _first_missing(group, group.user_members, user_ids, "user", where)
+        if not group_ids.issuperset(group.group_members):
+            _first_missing(group, group.group_members, group_ids, "group", where)
+
+
+def _first_bad_id(items: list[tuple[str, str]], kind: str, where: str) -> None:
     from groupwarden.domain.errors import SyncError
 
-    user_ids: set[str] = set()
-    for user in snapshot.users:
-        if not user.upstream_id:
-            raise SyncError(f"{where}: a user without an id ({user.user_name!r}); sync aborted")
-        if user.upstream_id in user_ids:
-            raise SyncError(f"{where}: user id {user.upstream_id!r} listed twice; sync aborted")
-        user_ids.add(user.upstream_id)
-    group_ids: set[str] = set()
-    for group in snapshot.groups:
-        if not group.upstream_id:
-            raise SyncError(f"{where}: a group without an id ({group.name!r}); sync aborted")
-        if group.upstream_id in group_ids:
-            raise SyncError(f"{where}: group id {group.upstream_id!r} listed twice; sync aborted")
-        group_ids.add(group.upstream_id)
-    for group in snapshot.groups:
-        for member in group.user_members:
-            if member not in user_ids:
-                raise SyncError(
-                    f"{where}: group {group.name!r} names user {member!r}, which the user"
-                    " listing does not contain; the listing is incomplete, sync aborted"
-                )
-        for member in group.group_members:
-            if member not in group_ids:
-                raise SyncError(
-                    f"{where}: group {group.name!r} names group {member!r}, which the group"
-                    " listing does not contain; the listing is incomplete, sync aborted"
-                )
+    seen: set[str] = set()
+    for upstream_id, name in items:
+        if not upstream_id:
+            raise SyncError(f"{where}: a {kind} without an id ({name!r}); sync aborted")
+        if upstream_id in seen:
+            raise SyncError(f"{where}: {kind} id {upstream_id!r} listed twice; sync aborted")
+        seen.add(upstream_id)
+
+
+def _first_missing(group: SourceGroup, members: list[str], listed: set[str], kind: str, where: str) -> None:
+    from groupwarden.domain.errors import SyncError
+
+    for member in members:
+        if member not in listed:
+            raise SyncError(
+                f"{where}: group {group.name!r} names {kind} {member!r}, which the {kind}"
+                " listing does not contain; the listing is incomplete, sync aborted"
+            )
+

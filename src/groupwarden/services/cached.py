@@ -1,17 +1,51 @@
 """The cached directory of one source, read back as the Snapshot a sync would have produced.
 
-Incremental syncs apply their changes onto this, so the reconcile still gets a whole
-listing; and the cursor of the last successful sync is kept next to it.
+A SCIM incremental sync merges its changes onto the whole of it; a Graph delta round
+reads back only the rows its changes name. The cursor of the last successful sync is
+kept next to it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, bindparam, select, text, update
 
 from groupwarden.domain.directory import Snapshot, SourceGroup, SourceUser
 from groupwarden.store.models import Source
+
+USER_COLUMNS = "upstream_id, user_name, display_name, emails, active, raw_status"
+
+
+def _user(row: Sequence[Any]) -> SourceUser:
+    return SourceUser(
+        upstream_id=row[0],
+        user_name=row[1],
+        display_name=row[2],
+        emails=row[3].split("\n") if row[3] else [],
+        active=bool(row[4]),
+        raw_status=row[5],
+    )
+
+
+# Values bound per IN list: well under SQLite's limit on bound parameters.
+CHUNK = 500
+
+
+def select_in(
+    conn: Connection, sql: str, values: Collection[Any], params: dict[str, Any] | None = None
+) -> Iterator[Sequence[Any]]:
+    """Rows of sql, whose `IN :values` is bound to values a chunk at a time."""
+    ordered: Sequence[Any] = sorted(values)
+    statement = text(sql).bindparams(bindparam("values", expanding=True))
+    for start in range(0, len(ordered), CHUNK):
+        yield from conn.execute(statement, {**(params or {}), "values": ordered[start : start + CHUNK]})
+
+
+def _source_id(conn: Connection, source_name: str) -> int | None:
+    return conn.execute(select(Source.id).where(Source.name == source_name)).scalar_one_or_none()
 
 
 def cached_snapshot(conn: Connection, source_name: str) -> Snapshot:
@@ -19,24 +53,14 @@ def cached_snapshot(conn: Connection, source_name: str) -> Snapshot:
 
     Rows marked removed are left out: upstream they are gone.
     """
-    source_id = conn.execute(select(Source.id).where(Source.name == source_name)).scalar_one_or_none()
+    source_id = _source_id(conn, source_name)
     if source_id is None:
         return Snapshot(users=[], groups=[])
     params = {"s": source_id}
     users = [
-        SourceUser(
-            upstream_id=row[0],
-            user_name=row[1],
-            display_name=row[2],
-            emails=row[3].split("\n") if row[3] else [],
-            active=bool(row[4]),
-            raw_status=row[5],
-        )
+        _user(row)
         for row in conn.execute(
-            text(
-                "SELECT upstream_id, user_name, display_name, emails, active, raw_status FROM users"
-                " WHERE source_id = :s AND removed_at IS NULL ORDER BY id"
-            ),
+            text(f"SELECT {USER_COLUMNS} FROM users WHERE source_id = :s AND removed_at IS NULL ORDER BY id"),
             params,
         )
     ]
@@ -70,6 +94,40 @@ def cached_snapshot(conn: Connection, source_name: str) -> Snapshot:
     ):
         groups[parent_upstream].group_members.append(child_upstream)
     return Snapshot(users=users, groups=list(groups.values()))
+
+
+def cached_rows(
+    conn: Connection, source_name: str, user_ids: Collection[str], group_ids: Collection[str]
+) -> Snapshot:
+    """Only the cached users and groups of a source with these upstream ids; groups without members.
+
+    Rows marked removed are left out, as in cached_snapshot.
+    """
+    source_id = _source_id(conn, source_name)
+    if source_id is None:
+        return Snapshot(users=[], groups=[])
+    params = {"s": source_id}
+    users = [
+        _user(row)
+        for row in select_in(
+            conn,
+            f"SELECT {USER_COLUMNS} FROM users"
+            " WHERE source_id = :s AND removed_at IS NULL AND upstream_id IN :values",
+            user_ids,
+            params,
+        )
+    ]
+    groups = [
+        SourceGroup(upstream_id=row[0], name=row[1], description=row[2], kind=row[3])
+        for row in select_in(
+            conn,
+            "SELECT upstream_id, name, description, kind FROM instance_groups"
+            " WHERE source_id = :s AND removed_at IS NULL AND upstream_id IN :values",
+            group_ids,
+            params,
+        )
+    ]
+    return Snapshot(users=users, groups=groups)
 
 
 def sync_state(conn: Connection, source_name: str) -> tuple[str | None, datetime | None]:

@@ -17,8 +17,9 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, text, update
 
-from groupwarden.domain.directory import Snapshot, SourceGroup, SourceUser
-from groupwarden.domain.errors import MassDeletionRefused
+from groupwarden.domain.directory import Delta, Snapshot, SourceGroup, SourceUser
+from groupwarden.domain.errors import MassDeletionRefused, SyncError
+from groupwarden.services.cached import select_in
 from groupwarden.services.context import utcnow
 from groupwarden.store import bulk
 from groupwarden.store.db import lock_name
@@ -182,6 +183,9 @@ class _Plan:
     new_group_ids: list[int] = field(default_factory=list)
     changed_groups: list[tuple[int, SourceGroup]] = field(default_factory=list)
     removed_groups: list[tuple[Any, ...]] = field(default_factory=list)
+    # Rows marked removed that come back: counted in the sizes a delta reports.
+    users_back: int = 0
+    groups_back: int = 0
     members_added: set[int] = field(default_factory=set)
     members_removed: set[int] = field(default_factory=set)
     nested_added: set[int] = field(default_factory=set)
@@ -199,6 +203,7 @@ class _Plan:
             if old[7] is not None or (old[2], old[3], old[4], bool(old[5]), old[6]) != _user_row(user):
                 self.changed_users.append((old[1], user))
                 self.diff.users_changed.append(user.user_name)
+                self.users_back += old[7] is not None
         self.diff.users_changed.sort()
 
     def remove_users(self, rows: list[tuple[Any, ...]], conn: Connection, write: bool) -> None:
@@ -225,6 +230,7 @@ class _Plan:
             if old[5] is not None:
                 self.changed_groups.append((old[1], group))
                 self.diff.groups_added.append(group.name)
+                self.groups_back += 1
             elif (old[2], old[3], old[4]) != (group.name, group.description, group.kind):
                 self.changed_groups.append((old[1], group))
                 if old[2] != group.name:
@@ -455,6 +461,194 @@ def reconcile(
     guard.check("memberships", len(plan.members_removed), len(existing_members))
     plan.describe_memberships()
     return plan.finish(conn, source_id, write, now)
+
+
+# Existing rows of a source, for the mass-deletion guard and the sizes a delta reports.
+COUNT_SQL = {
+    "users": "SELECT COUNT(*) FROM users WHERE source_id = :s AND removed_at IS NULL",
+    "groups": "SELECT COUNT(*) FROM instance_groups WHERE source_id = :s AND removed_at IS NULL",
+    "memberships": "SELECT COUNT(*) FROM user_memberships m"
+    " JOIN instance_groups g ON g.id = m.group_id WHERE g.source_id = :s",
+}
+
+
+def reconcile_delta(
+    conn: Connection,
+    delta: Delta,
+    *,
+    source_name: str,
+    source_kind: str,
+    source_url: str,
+    guard: DeletionGuard,
+    write: bool,
+    now: datetime | None = None,
+) -> tuple[SyncDiff, int, int]:
+    """Apply the changes of one source onto the cache, reading and writing only the rows they name.
+
+    The same rules and the same diff as reconcile() given the whole directory after the
+    changes: identity by upstream id, removals marked and stripped of their memberships,
+    the guard measured against COUNTs of the existing rows, orphaned grants listed. A
+    member that neither the cache nor the changes know means the changes are incomplete.
+    Returns the diff, and how many users and groups the source has once it is applied.
+    conn must be inside a transaction the caller commits or rolls back as a whole.
+    """
+    if write:
+        lock_name(conn, f"sync:{source_name}")
+    source_id = source_id_for(conn, source_name, source_kind, source_url, create=write)
+    where = f"{source_name}: delta"
+    changed_users = {u.upstream_id for u in delta.users}
+    changed_groups = {c.group.upstream_id for c in delta.groups}
+    gone_users, gone_groups = set(delta.users_removed), set(delta.groups_removed)
+    both = sorted((changed_users & gone_users) | (changed_groups & gone_groups))
+    if both:
+        raise SyncError(f"{where}: {both[0]!r} is both changed and removed; sync aborted")
+    user_refs: set[str] = set()
+    group_refs: set[str] = set()
+    for change in delta.groups:
+        user_refs.update(change.group.user_members, change.users_removed)
+        group_refs.update(change.group.group_members, change.groups_removed)
+    existing_users = _rows_named(conn, USERS_SQL, source_id, changed_users | gone_users | user_refs)
+    existing_groups = _rows_named(conn, GROUPS_SQL, source_id, changed_groups | gone_groups | group_refs)
+    plan = _Plan()
+    user_count, group_count = (_count(conn, what, source_id) for what in ("users", "groups"))
+
+    plan.take_users(delta.users, existing_users)
+    removed_users = [old for u in gone_users if (old := existing_users.get(u)) and old[7] is None]
+    guard.check("users", len(removed_users), user_count)
+    plan.remove_users(removed_users, conn, write)
+    plan.take_groups((c.group for c in delta.groups), existing_groups)
+    removed_groups = [old for g in gone_groups if (old := existing_groups.get(g)) and old[5] is None]
+    guard.check("groups", len(removed_groups), group_count)
+    plan.remove_groups(removed_groups, conn, write)
+
+    # Members named by the changes but not changed themselves keep their cached rows.
+    for upstream in user_refs - changed_users - gone_users:
+        old = existing_users.get(upstream)
+        if old is not None and old[7] is None:
+            plan.user_ids[upstream] = old[1]
+            plan.user_names[old[1]] = old[2]
+    for upstream in group_refs - changed_groups - gone_groups:
+        old = existing_groups.get(upstream)
+        if old is not None and old[5] is None:
+            plan.group_ids[upstream] = old[1]
+            plan.group_names[old[1]] = old[2]
+
+    # Every existing membership the changes could touch: those of the members they name,
+    # of the users and groups removed, and all of those of groups listed whole.
+    gone_user_ids = {old[1] for old in removed_users}
+    gone_group_ids = {old[1] for old in removed_groups}
+    whole_ids = {
+        existing_groups[c.group.upstream_id][1]
+        for c in delta.groups
+        if c.whole and c.group.upstream_id in existing_groups
+    }
+    user_keys = {plan.user_ids[u] for u in user_refs if u in plan.user_ids} | gone_user_ids
+    child_keys = {plan.group_ids[g] for g in group_refs if g in plan.group_ids} | gone_group_ids
+    members = _pairs_where(
+        conn, "user_memberships", ("group_id", "user_id"), user_keys, gone_group_ids | whole_ids
+    )
+    nested = _pairs_where(
+        conn, "group_memberships", ("parent_id", "child_id"), child_keys, gone_group_ids | whole_ids
+    )
+    plan.members_removed = {k for k in members if k & MASK in gone_user_ids or k >> 32 in gone_group_ids}
+    plan.nested_removed = {k for k in nested if k & MASK in gone_group_ids or k >> 32 in gone_group_ids}
+    members_of: dict[int, set[int]] = defaultdict(set)
+    nested_in: dict[int, set[int]] = defaultdict(set)
+    for pairs, by_group in ((members, members_of), (nested, nested_in)):
+        for k in pairs:
+            if k >> 32 in whole_ids:
+                by_group[k >> 32].add(k)
+
+    for change in delta.groups:
+        group = change.group
+        gid = plan.group_ids[group.upstream_id]
+        wanted_members = {
+            _pack(gid, uid)
+            for m in group.user_members
+            if (uid := _member_id(plan.user_ids, gone_users, m, where, group.name, "user")) is not None
+        }
+        wanted_nested = {
+            _pack(gid, cid)
+            for m in group.group_members
+            if (cid := _member_id(plan.group_ids, gone_groups, m, where, group.name, "group")) is not None
+        }
+        plan.members_added |= wanted_members - members
+        plan.nested_added |= wanted_nested - nested
+        if change.whole:
+            plan.members_removed |= members_of[gid] - wanted_members
+            plan.nested_removed |= nested_in[gid] - wanted_nested
+            continue
+        plan.members_removed |= members & {
+            _pack(gid, plan.user_ids[m]) for m in change.users_removed if m in plan.user_ids
+        }
+        plan.nested_removed |= nested & {
+            _pack(gid, plan.group_ids[m]) for m in change.groups_removed if m in plan.group_ids
+        }
+    removed = len(plan.members_removed)
+    # Counting a million memberships is the one COUNT worth skipping when the guard cannot refuse.
+    if not guard.allow and removed > guard.floor:
+        guard.check("memberships", removed, _count(conn, "memberships", source_id))
+    _name_the_rest(conn, plan)
+    plan.describe_memberships()
+    diff = plan.finish(conn, source_id, write, now)
+    users = user_count + len(plan.new_users) + plan.users_back - len(removed_users)
+    groups = group_count + len(plan.new_groups) + plan.groups_back - len(removed_groups)
+    return diff, users, groups
+
+
+def _rows_named(
+    conn: Connection, sql: str, source_id: int | None, upstream_ids: set[str]
+) -> dict[str, tuple[Any, ...]]:
+    if source_id is None:
+        return {}
+    rows = select_in(conn, f"{sql} AND upstream_id IN :values", upstream_ids, {"s": source_id})
+    return {row[0]: tuple(row) for row in rows}
+
+
+def _pairs_where(
+    conn: Connection, table: str, columns: tuple[str, str], seconds: set[int], firsts: set[int]
+) -> set[int]:
+    """Packed pairs of table whose second column is in seconds, or whose first is in firsts."""
+    pairs: set[int] = set()
+    for column, values in ((columns[1], seconds), (columns[0], firsts)):
+        sql = f"SELECT {columns[0]}, {columns[1]} FROM {table} WHERE {column} IN :values"
+        pairs.update(a << 32 | b for a, b in select_in(conn, sql, values))
+    return pairs
+
+
+def _member_id(
+    ids: dict[str, int], gone: set[str], member: str, where: str, group: str, kind: str
+) -> int | None:
+    """The row id of a member the changes add; None when the changes also remove it."""
+    found = ids.get(member)
+    if found is not None or member in gone:
+        return found
+    raise SyncError(
+        f"{where}: group {group!r} gains {kind} {member!r}, which neither the cache nor the"
+        " changes contain; the changes are incomplete, sync aborted (`groupwarden sync --full`"
+        " starts afresh)"
+    )
+
+
+def _count(conn: Connection, what: str, source_id: int | None) -> int:
+    if source_id is None:
+        return 0
+    return int(conn.execute(text(COUNT_SQL[what]), {"s": source_id}).scalar_one())
+
+
+def _name_the_rest(conn: Connection, plan: _Plan) -> None:
+    """Names for the users and groups in changed memberships that the changes do not name."""
+    pairs = (plan.members_added, plan.members_removed, plan.nested_added, plan.nested_removed)
+    groups = {_unpack(k >> 32) for keys in pairs for k in keys}
+    groups |= {_unpack(k & MASK) for keys in pairs[2:] for k in keys}
+    users = {_unpack(k & MASK) for keys in pairs[:2] for k in keys}
+    for table, wanted, names in (
+        ("instance_groups", groups - plan.group_names.keys(), plan.group_names),
+        ("users", users - plan.user_names.keys(), plan.user_names),
+    ):
+        column = "name" if table == "instance_groups" else "user_name"
+        sql = f"SELECT id, {column} FROM {table} WHERE id IN :values"
+        names.update((row[0], row[1]) for row in select_in(conn, sql, wanted))
 
 
 def _bind(name: str) -> Any:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+
+from sqlalchemy import Connection
 
 from groupwarden.config import Settings, SourceConfig
 from groupwarden.domain.directory import Progress, ProgressCallback, Snapshot
 from groupwarden.domain.errors import BadInput, MassDeletionRefused, SyncError
 from groupwarden.services.audit import record_run
-from groupwarden.services.cached import cached_snapshot, store_sync_state, sync_state
+from groupwarden.services.cached import cached_rows, cached_snapshot, store_sync_state, sync_state
 from groupwarden.services.context import Context
-from groupwarden.services.reconcile import DeletionGuard, SyncDiff, reconcile
+from groupwarden.services.reconcile import DeletionGuard, SyncDiff, reconcile, reconcile_delta
 from groupwarden.sources.base import Fetched, IncrementalSource, Previous, Source
 from groupwarden.store.db import write_transaction
 
@@ -27,7 +31,7 @@ class SyncReport:
     users: int = 0
     groups: int = 0
     warnings: list[str] = field(default_factory=list)
-    #: 'full' or 'delta' (changes applied onto the cached state).
+    #: 'full' or 'delta' (only the changes since the last sync, applied onto the cache).
     mode: str = "full"
     #: Worth telling the admin: a refused delta link, a scheduled full sync.
     notes: list[str] = field(default_factory=list)
@@ -124,7 +128,7 @@ def named_source(settings: Settings, name: str) -> SourceConfig:
 def fetch_for_sync(
     ctx: Context, source: Source, *, full: bool = False, progress: ProgressCallback | None = None
 ) -> Fetched:
-    """A complete snapshot: by the source's changes since its last sync when it can, else whole."""
+    """The whole directory, or the source's changes since its last sync when it can give them."""
     if not isinstance(source, IncrementalSource):
         return Fetched(source.fetch(progress))
     previous: Previous | None = None
@@ -137,8 +141,31 @@ def fetch_for_sync(
                 with ctx.engine.connect() as conn:
                     return cached_snapshot(conn, source.name)
 
-            previous = Previous(state, load)
+            def lookup(user_ids: Collection[str], group_ids: Collection[str]) -> Snapshot:
+                with ctx.engine.connect() as conn:
+                    return cached_rows(conn, source.name, user_ids, group_ids)
+
+            previous = Previous(state, load, lookup)
     return source.fetch_changes(previous, progress)
+
+
+def _apply(
+    conn: Connection,
+    source: Source,
+    fetched: Fetched,
+    *,
+    guard: DeletionGuard,
+    write: bool,
+    now: datetime | None = None,
+) -> tuple[SyncDiff, int, int]:
+    """Reconcile what was fetched; with the number of users and groups the source then has."""
+    where = {"source_name": source.name, "source_kind": source.kind, "source_url": source.url}
+    if fetched.delta is not None:
+        return reconcile_delta(conn, fetched.delta, **where, guard=guard, write=write, now=now)
+    snapshot = fetched.snapshot
+    assert snapshot is not None
+    diff = reconcile(conn, snapshot, **where, guard=guard, write=write, now=now)
+    return diff, len(snapshot.users), len(snapshot.groups)
 
 
 def run_sync(
@@ -150,12 +177,12 @@ def run_sync(
     progress: ProgressCallback | None = None,
     full: bool = False,
 ) -> SyncReport:
-    """Fetch the whole directory, then reconcile it in one transaction (or just diff it).
+    """Fetch the whole directory or its changes, then reconcile them in one transaction (or just diff).
 
-    An incremental source applies its changes onto the cached state, so the reconcile
-    still sees a whole listing; its new cursor is stored in the reconcile's transaction,
-    so a failed sync keeps the old one. full=True ignores the cursor.
-    Any failure leaves the cache exactly as it was; a failed or refused run is recorded.
+    An incremental source gives only what changed since its last sync, when it can; its new
+    cursor is stored in the reconcile's transaction, so a failed sync keeps the old one.
+    full=True ignores the cursor. Any failure leaves the cache exactly as it was; a failed
+    or refused run is recorded.
     """
     guard = guard or DeletionGuard()
     if not dry_run:
@@ -163,43 +190,26 @@ def run_sync(
     started = ctx.clock()
     try:
         fetched = fetch_for_sync(ctx, source, full=full, progress=progress)
-        snapshot = fetched.snapshot
+        if fetched.delta is not None:
+            delta, warnings = fetched.delta, fetched.delta.warnings
+            size = len(delta.users) + len(delta.users_removed) + len(delta.groups) + len(delta.groups_removed)
+        else:
+            assert fetched.snapshot is not None
+            snapshot, warnings = fetched.snapshot, fetched.snapshot.warnings
+            size = len(snapshot.users) + len(snapshot.groups)
         if progress:
-            progress(Progress("reconcile", 0, 0, len(snapshot.users) + len(snapshot.groups)))
+            progress(Progress("reconcile", 0, 0, size))
         if dry_run:
             with ctx.engine.connect() as conn, conn.begin():
-                diff = reconcile(
-                    conn,
-                    snapshot,
-                    source_name=source.name,
-                    source_kind=source.kind,
-                    source_url=source.url,
-                    guard=DeletionGuard(allow=True),
-                    write=False,
+                diff, users, groups = _apply(
+                    conn, source, fetched, guard=DeletionGuard(allow=True), write=False
                 )
                 conn.rollback()
             return SyncReport(
-                source.name,
-                diff,
-                True,
-                None,
-                len(snapshot.users),
-                len(snapshot.groups),
-                snapshot.warnings,
-                fetched.mode,
-                fetched.notes,
+                source.name, diff, True, None, users, groups, warnings, fetched.mode, fetched.notes
             )
         with write_transaction(ctx.engine) as conn:
-            diff = reconcile(
-                conn,
-                snapshot,
-                source_name=source.name,
-                source_kind=source.kind,
-                source_url=source.url,
-                guard=guard,
-                write=True,
-                now=ctx.clock(),
-            )
+            diff, users, groups = _apply(conn, source, fetched, guard=guard, write=True, now=ctx.clock())
             if isinstance(source, IncrementalSource):
                 store_sync_state(conn, source.name, fetched.state)
             run_id = record_run(
@@ -212,15 +222,7 @@ def run_sync(
                 diff=diff.to_dict(),
             )
         return SyncReport(
-            source.name,
-            diff,
-            False,
-            run_id,
-            len(snapshot.users),
-            len(snapshot.groups),
-            snapshot.warnings,
-            fetched.mode,
-            fetched.notes,
+            source.name, diff, False, run_id, users, groups, warnings, fetched.mode, fetched.notes
         )
     except SyncError as exc:
         if not dry_run:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from groupwarden.domain.directory import ProgressCallback, Snapshot
+from groupwarden.domain.directory import Delta, ProgressCallback, Snapshot
 
 
 class Source(Protocol):
@@ -32,29 +32,38 @@ class Previous:
 
     #: The opaque cursor stored with that sync (a Graph delta link, a SCIM watermark).
     state: str | None
-    #: Reads the cached directory of the source back as a Snapshot; only called when needed.
+    #: Reads the whole cached directory of the source back as a Snapshot; only called when needed.
     load: Callable[[], Snapshot]
+    #: Reads back only the cached users and groups with these upstream ids (users, then
+    #: groups), groups without their members; rows removed upstream are left out. What a
+    #: delta needs to complete a change that names only the properties that moved.
+    lookup: Callable[[Collection[str], Collection[str]], Snapshot]
 
 
 @dataclass(slots=True)
 class Fetched:
-    """A complete snapshot, however it was obtained, and the cursor to keep with it."""
+    """A complete snapshot, or the changes since the last sync, and the cursor to keep with it."""
 
-    snapshot: Snapshot
+    #: Set for a full listing (and for a SCIM incremental one, merged onto the cache).
+    snapshot: Snapshot | None
     #: Stored with the reconcile, in the same transaction, only when it succeeds.
     state: str | None = None
     #: 'full' or 'delta'.
     mode: str = "full"
     #: Worth telling the admin (a refused delta link, a scheduled full sync).
     notes: list[str] = field(default_factory=list)
+    #: Set instead of snapshot when the source returns only what changed.
+    delta: Delta | None = None
 
 
 @runtime_checkable
 class IncrementalSource(Source, Protocol):
-    """A source that can apply the changes since its last sync onto the cached state.
+    """A source that can fetch only the changes since its last sync.
 
-    It still returns a complete Snapshot: the reconcile only knows whole listings.
-    previous is None for a full sync (the first one, or one asked for).
+    It returns a complete Snapshot (a full listing, or changes it merged onto
+    previous.load()), or a Delta that the reconcile applies onto the cache row by row,
+    at a cost in proportion to the change. previous is None for a full sync (the first
+    one, or one asked for).
     """
 
     def fetch_changes(

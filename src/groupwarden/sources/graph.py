@@ -5,8 +5,10 @@ groups), following @odata.nextLink until it is absent. Before that listing it as
 delta functions for a `$deltatoken=latest` link: changes made while we list are then
 replayed by the next delta round instead of lost (applying a change twice is harmless).
 
-A delta round follows the stored delta links and applies the changes onto the cached
-directory, so the reconcile still gets a complete snapshot. A refused link (410, or an
+A delta round follows the stored delta links and returns a Delta: the users and groups
+that changed, completed from the cached rows of those alone (Graph sends only the
+properties that moved), and each group's members added and removed. The reconcile applies
+it row by row, so a round costs in proportion to the change. A refused link (410, or an
 expired sync state) falls back to a full listing, and the report says so.
 """
 
@@ -21,6 +23,8 @@ from typing import Any
 import httpx
 
 from groupwarden.domain.directory import (
+    Delta,
+    GroupChange,
     Progress,
     ProgressCallback,
     Snapshot,
@@ -207,7 +211,9 @@ class GraphSource:
         return f"GraphSource(name={self.name!r}, url={self.url!r})"
 
     def fetch(self, progress: ProgressCallback | None = None) -> Snapshot:
-        return self.fetch_changes(None, progress).snapshot
+        snapshot = self.fetch_changes(None, progress).snapshot
+        assert snapshot is not None  # without a previous sync there is only the full listing
+        return snapshot
 
     def fetch_changes(self, previous: Previous | None, progress: ProgressCallback | None = None) -> Fetched:
         options: dict[str, Any] = {
@@ -245,13 +251,13 @@ class GraphSource:
         links = _delta_links(previous.state) if previous is not None else None
         if previous is not None and links is not None:
             try:
-                snapshot, state = self._delta(http, previous.load(), links, progress)
+                delta, state = self._delta(http, previous, links, progress)
             except DeltaRefused as refused:
                 notes.append(
                     f"{self.name}: the delta link was refused ({refused.why}); did a full sync instead"
                 )
             else:
-                return Fetched(snapshot, state, "delta", notes)
+                return Fetched(None, state, "delta", notes, delta)
         elif previous is not None:
             notes.append(f"{self.name}: no usable delta link stored; did a full sync")
         return Fetched(*self._full(http, progress), "full", notes)
@@ -285,7 +291,9 @@ class GraphSource:
                 url = f"{self.base}/v1.0/groups/{group.upstream_id}/members"
                 for page in self._pages(http, url, params, f"members of {group.name!r}"):
                     for raw in page:
-                        self._member(group, raw, ignored)
+                        member = self._member(group.name, raw, ignored)
+                        if member is not None:
+                            (group.user_members if member[0] else group.group_members).append(member[1])
                 counter.item()
                 after_page()
         snapshot = Snapshot(users, groups, _ignored_warnings(self.name, ignored))
@@ -327,28 +335,46 @@ class GraphSource:
     def _delta(
         self,
         http: HttpClient,
-        cached: Snapshot,
+        previous: Previous,
         links: dict[str, str],
         progress: ProgressCallback | None,
-    ) -> tuple[Snapshot, str]:
-        users = {u.upstream_id: u for u in cached.users}
-        groups = {g.upstream_id: g for g in cached.groups}
+    ) -> tuple[Delta, str]:
         user_changes, users_link = self._delta_pages(http, links["users"], "users", progress)
         group_changes, groups_link = self._delta_pages(http, links["groups"], "groups", progress)
+        cached = previous.lookup(_changed_ids(user_changes), _changed_ids(group_changes))
+        users = {u.upstream_id: u for u in cached.users}
+        changed_users: dict[str, SourceUser] = {}
+        removed_users: dict[str, None] = {}
         for raw in user_changes:
-            self._apply_user(users, raw)
+            upstream_id, user = self._user_change(users, raw)
+            if user is None:
+                users.pop(upstream_id, None)
+                changed_users.pop(upstream_id, None)
+                removed_users[upstream_id] = None
+            else:
+                users[upstream_id] = changed_users[upstream_id] = user
+                removed_users.pop(upstream_id, None)
+        groups = {g.upstream_id: g for g in cached.groups}
+        edits: dict[str, _GroupEdit] = {}
+        removed_groups: dict[str, None] = {}
         ignored: dict[str, int] = {}
         for raw in group_changes:
-            self._apply_group(groups, raw, ignored)
-        # A user or group deleted upstream leaves every group it was in.
-        for group in groups.values():
-            group.user_members = [m for m in group.user_members if m in users]
-            group.group_members = [m for m in group.group_members if m in groups]
-        snapshot = Snapshot(
-            list(users.values()), list(groups.values()), _ignored_warnings(self.name, ignored)
+            upstream_id, edit = self._group_change(groups, edits, raw, ignored)
+            if edit is None:
+                groups.pop(upstream_id, None)
+                edits.pop(upstream_id, None)
+                removed_groups[upstream_id] = None
+            else:
+                edits[upstream_id] = edit
+                removed_groups.pop(upstream_id, None)
+        delta = Delta(
+            users=list(changed_users.values()),
+            users_removed=list(removed_users),
+            groups=[edit.change() for edit in edits.values()],
+            groups_removed=list(removed_groups),
+            warnings=_ignored_warnings(self.name, ignored),
         )
-        check_snapshot(snapshot, self.name)
-        return snapshot, json.dumps({"users": users_link, "groups": groups_link}, sort_keys=True)
+        return delta, json.dumps({"users": users_link, "groups": groups_link}, sort_keys=True)
 
     def _delta_pages(
         self, http: HttpClient, link: str, what: str, progress: ProgressCallback | None
@@ -389,19 +415,18 @@ class GraphSource:
                 raise SyncError(f"{where}: the last page has neither nextLink nor deltaLink; sync aborted")
             return changes, check_same_origin(delta, self.base, where)
 
-    def _apply_user(self, users: dict[str, SourceUser], raw: Any) -> None:
+    def _user_change(self, users: dict[str, SourceUser], raw: Any) -> tuple[str, SourceUser | None]:
+        """The user as this change leaves it, None when removed; users holds it as known so far."""
         if not isinstance(raw, dict):
             raise SyncError(f"{self.name}: a user change that is not an object; sync aborted")
         upstream_id = identifier(raw.get("id"))
         if upstream_id is None:
             raise SyncError(f"{self.name}: a user change without an id; sync aborted")
         if "@removed" in raw:
-            users.pop(upstream_id, None)
-            return
+            return upstream_id, None
         old = users.get(upstream_id)
         if old is None:
-            users[upstream_id] = self._user(raw, 0)
-            return
+            return upstream_id, self._user(raw, 0)
         # Graph sends the changed properties at least; the others stay as cached.
         if isinstance(raw.get("userPrincipalName"), str) and raw["userPrincipalName"]:
             old.user_name = raw["userPrincipalName"]
@@ -414,36 +439,58 @@ class GraphSource:
             old.emails = fresh
         if "accountEnabled" in raw:
             old.active = raw.get("accountEnabled") is not False
+        return upstream_id, old
 
-    def _apply_group(self, groups: dict[str, SourceGroup], raw: Any, ignored: dict[str, int]) -> None:
+    def _group_change(
+        self,
+        groups: dict[str, SourceGroup],
+        edits: dict[str, _GroupEdit],
+        raw: Any,
+        ignored: dict[str, int],
+    ) -> tuple[str, _GroupEdit | None]:
+        """The group's edit with this change folded in, None when removed.
+
+        groups holds the cached groups the changes name; edits the changes seen so far.
+        """
         if not isinstance(raw, dict):
             raise SyncError(f"{self.name}: a group change that is not an object; sync aborted")
         upstream_id = identifier(raw.get("id"))
         if upstream_id is None:
             raise SyncError(f"{self.name}: a group change without an id; sync aborted")
         if "@removed" in raw:
-            groups.pop(upstream_id, None)
-            return
-        group = groups.get(upstream_id)
-        if group is None:
-            group = groups[upstream_id] = self._group(raw, 0)
-        else:
-            if isinstance(raw.get("displayName"), str) and raw["displayName"]:
-                group.name = raw["displayName"]
-            if "description" in raw:
-                group.description = _text(raw.get("description"))
+            return upstream_id, None
+        edit = edits.get(upstream_id)
+        if edit is None:
+            cached = groups.get(upstream_id)
+            if cached is None:
+                # New to the cache (or back after a removal, which cost it its members): every
+                # member comes as an addition, so the additions are all of them.
+                edit = _GroupEdit(self._group(raw, 0), whole=True)
+            else:
+                edit = _GroupEdit(cached, whole=False)
+        group = edit.group
+        if isinstance(raw.get("displayName"), str) and raw["displayName"]:
+            group.name = raw["displayName"]
+        if "description" in raw:
+            group.description = _text(raw.get("description"))
         changes = raw.get("members@delta") or []
         if not isinstance(changes, list):
             raise SyncError(f"{self.name}: group {group.name!r} has members@delta that is not a list")
         for change in changes:
             if isinstance(change, dict) and "@removed" in change:
                 member = identifier(change.get("id"))
-                if member in group.user_members:
-                    group.user_members.remove(member)
-                elif member in group.group_members:
-                    group.group_members.remove(member)
-            else:
-                self._member(group, change, ignored, dedupe=True)
+                kind = change.get("@odata.type")
+                if member is not None and kind in (USER_TYPE, None):
+                    edit.move(edit.users_removed, edit.users_added, member)
+                if member is not None and kind in (GROUP_TYPE, None):
+                    edit.move(edit.groups_removed, edit.groups_added, member)
+                continue
+            added = self._member(group.name, change, ignored)
+            if added is not None and added[0]:
+                edit.move(edit.users_added, edit.users_removed, added[1])
+            elif added is not None:
+                edit.move(edit.groups_added, edit.groups_removed, added[1])
+        return upstream_id, edit
 
     # --- parsing --------------------------------------------------------------------------
 
@@ -475,21 +522,47 @@ class GraphSource:
             raise SyncError(f"{self.name}: group {upstream_id!r} has no displayName; sync aborted")
         return SourceGroup(upstream_id=upstream_id, name=name, description=_text(raw.get("description")))
 
-    def _member(self, group: SourceGroup, raw: Any, ignored: dict[str, int], *, dedupe: bool = False) -> None:
+    def _member(self, group_name: str, raw: Any, ignored: dict[str, int]) -> tuple[bool, str] | None:
+        """(True, id) for a user member, (False, id) for a nested group, None for anything else."""
         member = identifier(raw.get("id")) if isinstance(raw, dict) else None
         if member is None:
-            raise SyncError(f"{self.name}: group {group.name!r} has a member without an id; sync aborted")
+            raise SyncError(f"{self.name}: group {group_name!r} has a member without an id; sync aborted")
         kind = raw.get("@odata.type")
         if kind == USER_TYPE:
-            if not dedupe or member not in group.user_members:
-                group.user_members.append(member)
-        elif kind == GROUP_TYPE:
-            if not dedupe or member not in group.group_members:
-                group.group_members.append(member)
-        else:
-            # Devices, service principals and contacts can be members; they are not people.
-            label = kind if isinstance(kind, str) else "untyped"
-            ignored[label] = ignored.get(label, 0) + 1
+            return True, member
+        if kind == GROUP_TYPE:
+            return False, member
+        # Devices, service principals and contacts can be members; they are not people.
+        label = kind if isinstance(kind, str) else "untyped"
+        ignored[label] = ignored.get(label, 0) + 1
+        return None
+
+
+class _GroupEdit:
+    """One group's changes over a delta round: members as ordered sets, the last word winning."""
+
+    def __init__(self, group: SourceGroup, *, whole: bool) -> None:
+        self.group = group
+        self.whole = whole
+        self.users_added: dict[str, None] = {}
+        self.users_removed: dict[str, None] = {}
+        self.groups_added: dict[str, None] = {}
+        self.groups_removed: dict[str, None] = {}
+
+    @staticmethod
+    def move(into: dict[str, None], out_of: dict[str, None], member: str) -> None:
+        out_of.pop(member, None)
+        into[member] = None
+
+    def change(self) -> GroupChange:
+        self.group.user_members = list(self.users_added)
+        self.group.group_members = list(self.groups_added)
+        return GroupChange(
+            self.group,
+            whole=self.whole,
+            users_removed=[] if self.whole else list(self.users_removed),
+            groups_removed=[] if self.whole else list(self.groups_removed),
+        )
 
 
 class _Counter:
@@ -517,6 +590,17 @@ def _delta_links(state: str | None) -> dict[str, str] | None:
     if isinstance(links, dict) and all(isinstance(links.get(k), str) for k in ("users", "groups")):
         return {"users": links["users"], "groups": links["groups"]}
     return None
+
+
+def _changed_ids(changes: list[Any]) -> set[str]:
+    """Upstream ids of the objects changes update (not remove): those whose cached rows complete them."""
+    ids: set[str] = set()
+    for raw in changes:
+        if isinstance(raw, dict) and "@removed" not in raw:
+            upstream_id = identifier(raw.get("id"))
+            if upstream_id is not None:
+                ids.add(upstream_id)
+    return ids
 
 
 def _error_code(body: Any) -> str:

@@ -16,9 +16,12 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+import httpx
+import msgspec
 from scim2_models import Group, User
 
 from groupwarden.domain.directory import (
@@ -34,23 +37,211 @@ from groupwarden.domain.text import printable
 from groupwarden.sources.base import Fetched, Previous
 from groupwarden.sources.common import identifier as _identifier
 from groupwarden.sources.common import parsed_pages_frozen as _parsed_pages_frozen
-from groupwarden.sources.http import HttpClient, safe_url
+from groupwarden.sources.http import HttpClient, decode_json, safe_url
+
+
+def _standard_names(model: type[User[Any]] | type[Group]) -> list[str]:
+    return [field.serialization_alias or field.alias or name for name, field in model.model_fields.items()]
 
 
 def _attribute_names(model: type[User[Any]] | type[Group]) -> frozenset[str]:
     # SCIM attribute names are case-insensitive (RFC 7643 §2.1).
-    names = [field.serialization_alias or field.alias or name for name, field in model.model_fields.items()]
+    names = _standard_names(model)
     # Both spellings, so the usual camelCase key is found without lowering it.
     return frozenset(names + [name.lower() for name in names])
 
 
 USER_ATTRIBUTES = _attribute_names(User)
 GROUP_ATTRIBUTES = _attribute_names(Group)
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 T = TypeVar("T")
+R = TypeVar("R")
 # Seconds a change filter reaches back before the watermark, for clock skew between writers.
 SKEW_MARGIN = 60
 TRUE_WORDS = frozenset({"true", "1", "yes"})
 FALSE_WORDS = frozenset({"false", "0", "no"})
+
+
+# --- typed pages --------------------------------------------------------------------------
+#
+# Pages are decoded by msgspec straight into these structs, which hold only what we read:
+# json.loads alone cost 5-7x the download of the same pages, msgspec's typed decode about
+# a third of that. The structs accept only the usual shapes; anything else (a number as a
+# member value, an email that is not an object, invalid JSON...) sends the page to the
+# raw-dict reader, which stays the one judge of unusual input and the author of every
+# error message. None of them takes part in a reference cycle, hence gc=False: a million
+# member structs would otherwise each be tracked by the collector while they live.
+
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _Name(msgspec.Struct, gc=False):
+    formatted: str | None = None
+
+
+class _Email(msgspec.Struct, gc=False):
+    value: str | None = None
+    primary: bool | str | None = None
+
+
+class _Meta(msgspec.Struct, gc=False):
+    lastModified: str | None = None
+
+
+class _User(msgspec.Struct, gc=False):
+    id: NonEmpty | int
+    userName: NonEmpty
+    displayName: str | None = None
+    name: _Name | None = None
+    emails: list[_Email] | None = None
+    active: bool | str | None = None
+    meta: _Meta | None = None
+
+
+class _Member(msgspec.Struct, gc=False):
+    value: NonEmpty
+    type: str | None = None
+
+
+class _Group(msgspec.Struct, gc=False):
+    id: NonEmpty | int
+    displayName: NonEmpty
+    members: list[_Member] | None = None
+    meta: _Meta | None = None
+
+
+class _ListResponse(msgspec.Struct, Generic[R], gc=False):
+    totalResults: int
+    startIndex: int | None = None
+    Resources: list[R] | None = None
+
+
+class _Keys(msgspec.Struct, gc=False):
+    """Only the attribute names of each resource of a page; the values are skipped."""
+
+    Resources: list[dict[str, msgspec.Raw]] | None = None
+
+
+def _closed(base: type[Any], model: type[User[Any]] | type[Group], extensions: dict[str, str]) -> Any:
+    """base, refusing any attribute that is not one of the model's standard names.
+
+    Unknown attributes must each be reported once. Checking every key of every resource
+    in Python would cost as much as the decode; this lets msgspec refuse the page instead
+    (a standard page, the usual case, costs nothing more), and only a refused page has its
+    attribute names read, by a second, cheap decode (_Keys): measured 0.03 s per 100k
+    users against 0.2 s for a typed decode. The standard attributes we do not read are
+    declared as Raw, which msgspec skips without building anything.
+    """
+    declared = set(base.__struct_fields__)
+    fields = [(name, msgspec.Raw, msgspec.Raw()) for name in _standard_names(model) if name not in declared]
+    fields += [(field, msgspec.Raw, msgspec.Raw()) for field in extensions]
+    return msgspec.defstruct(
+        f"{base.__name__}Closed",
+        fields,
+        bases=(base,),
+        rename=extensions or None,
+        forbid_unknown_fields=True,
+        gc=False,
+        module=__name__,
+    )
+
+
+def _decoder(resource: Any) -> msgspec.json.Decoder[Any]:
+    page_type: Any = _ListResponse.__class_getitem__(resource)  # type: ignore[attr-defined]
+    return msgspec.json.Decoder(page_type)
+
+
+# The enterprise extension is common enough to keep its pages on the closed path.
+USER_PAGE_CLOSED = _decoder(_closed(_User, User, {"enterprise": ENTERPRISE_USER}))
+USER_PAGE_OPEN = _decoder(_User)
+GROUP_PAGE_CLOSED = _decoder(_closed(_Group, Group, {}))
+GROUP_PAGE_OPEN = _decoder(_Group)
+PAGE_KEYS = msgspec.json.Decoder(_Keys)
+
+
+class _Unusual(Exception):
+    """A resource the typed reader leaves to the raw reader, which has the final word."""
+
+
+@dataclass(slots=True)
+class _Page:
+    total: Any
+    start: Any
+    resources: Any
+    typed: bool
+
+
+class _PageReader(Generic[T]):
+    """Turns one endpoint's pages into parsed items: typed when it can, raw when it must."""
+
+    def __init__(
+        self,
+        where: str,
+        closed: msgspec.json.Decoder[Any],
+        open_: msgspec.json.Decoder[Any],
+        known: frozenset[str],
+        resource: str,
+        unknown: dict[str, None],
+        typed: Callable[[list[Any], list[tuple[SourceGroup, str]]], list[T]],
+        raw: Callable[[Any, int], T],
+        untyped: list[tuple[SourceGroup, str]] | None = None,
+    ) -> None:
+        self.where = where
+        self.closed = closed
+        self.open = open_
+        self.known = known
+        self.resource = resource
+        self.unknown = unknown
+        self.typed = typed
+        self.raw = raw
+        self.untyped = untyped
+
+    def decode(self, response: httpx.Response) -> _Page:
+        content = response.content
+        try:
+            page = self.closed.decode(content)
+        except msgspec.ValidationError:
+            page = self._open(content)
+        except msgspec.DecodeError:
+            page = None
+        if page is None:
+            return self._raw_page(response)
+        return _Page(page.totalResults, page.startIndex, page.Resources or [], True)
+
+    def _open(self, content: bytes) -> Any:
+        """The page decoded without refusing unknown attributes, which are noted; or None."""
+        try:
+            page = self.open.decode(content)
+            keys = PAGE_KEYS.decode(content)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        for resource in keys.Resources or ():
+            _note_unknown(resource, self.known, self.resource, self.unknown)
+        return page
+
+    def _raw_page(self, response: httpx.Response) -> _Page:
+        body = decode_json(response)
+        if not isinstance(body, dict):
+            raise SyncError(f"{self.where}: the server did not return a SCIM list response")
+        return _Page(body.get("totalResults"), body.get("startIndex"), body.get("Resources") or [], False)
+
+    def items(self, page: _Page, response: httpx.Response, position: int) -> list[T]:
+        if page.typed:
+            # Members without a type wait here until the whole page has been read, so a
+            # page handed over to the raw reader halfway does not list them twice.
+            pending: list[tuple[SourceGroup, str]] = []
+            try:
+                items = self.typed(page.resources, pending)
+            except _Unusual:
+                page = self._raw_page(response)
+            else:
+                if self.untyped is not None:
+                    self.untyped.extend(pending)
+                return items
+        resources = page.resources
+        if not isinstance(resources, list):
+            raise SyncError(f"{self.where}: Resources is not a list")
+        return [self.raw(resource, position + n) for n, resource in enumerate(resources, 1)]
 
 
 class ScimSource:
@@ -177,7 +368,16 @@ class ScimSource:
                 "users",
                 page_size,
                 progress,
-                lambda raw, n: self._user(raw, n, unknown, seen),
+                _PageReader(
+                    f"{self.name}: listing Users",
+                    USER_PAGE_CLOSED,
+                    USER_PAGE_OPEN,
+                    USER_ATTRIBUTES,
+                    "User",
+                    unknown,
+                    lambda page, _: self._typed_users(page, marks),
+                    lambda raw, n: self._user(raw, n, unknown, seen),
+                ),
                 after_page,
                 where,
             )
@@ -187,7 +387,17 @@ class ScimSource:
                 "groups",
                 page_size,
                 progress,
-                lambda raw, n: self._group(raw, n, unknown, untyped, seen),
+                _PageReader(
+                    f"{self.name}: listing Groups",
+                    GROUP_PAGE_CLOSED,
+                    GROUP_PAGE_OPEN,
+                    GROUP_ATTRIBUTES,
+                    "Group",
+                    unknown,
+                    lambda page, pending: [self._typed_group(group, pending, marks) for group in page],
+                    lambda raw, n: self._group(raw, n, unknown, untyped, seen),
+                    untyped,
+                ),
                 after_page,
                 where,
             )
@@ -239,7 +449,7 @@ class ScimSource:
         phase: str,
         page_size: int,
         progress: ProgressCallback | None,
-        parse: Callable[[Any, int], T],
+        reader: _PageReader[T],
         after_page: Callable[[], None],
         where_filter: str | None = None,
     ) -> list[T]:
@@ -259,10 +469,10 @@ class ScimSource:
             query: dict[str, Any] = {"startIndex": start, "count": page_size}
             if where_filter:
                 query["filter"] = where_filter
-            body, _ = http.get_json(url, query)
-            if not isinstance(body, dict):
-                raise SyncError(f"{where}: the server did not return a SCIM list response")
-            page_total = body.get("totalResults")
+            response = http.get(url, query)
+            assert response is not None
+            page = reader.decode(response)
+            page_total = page.total
             if not isinstance(page_total, int) or isinstance(page_total, bool) or page_total < 0:
                 raise SyncError(f"{where}: the list response has no valid totalResults")
             if total is None:
@@ -272,18 +482,15 @@ class ScimSource:
                     f"{where}: totalResults went from {total} to {page_total} between pages;"
                     " the directory changed during the sync, try again"
                 )
-            echoed = body.get("startIndex")
+            echoed = page.start
             if isinstance(echoed, int) and not isinstance(echoed, bool) and echoed != start:
                 raise SyncError(
                     f"{where}: asked for startIndex {start} but got {echoed}; the server"
                     " does not page as RFC 7644 says, so the listing cannot be trusted"
                 )
-            resources = body.get("Resources") or []
-            if not isinstance(resources, list):
-                raise SyncError(f"{where}: Resources is not a list")
-            received = len(resources)
-            position = len(items)
-            items.extend(parse(raw, position + n) for n, raw in enumerate(resources, 1))
+            new = reader.items(page, response, len(items))
+            received = len(new)
+            items.extend(new)
             after_page()
             pages += 1
             if progress is not None:
@@ -296,6 +503,50 @@ class ScimSource:
                     f" ({total}) was reached; the listing is incomplete, sync aborted"
                 )
             start += received
+
+    def _typed_users(self, users: list[_User], marks: _Watermark | None) -> list[SourceUser]:
+        # One comprehension for the page: a call per user cost a third of the conversion.
+        if marks is not None:
+            for user in users:
+                marks.see_stamp(user.meta.lastModified if user.meta is not None else None)
+        return [
+            SourceUser(
+                user.id if type(user.id) is str else str(user.id),
+                user.userName,
+                user.displayName or (user.name.formatted if user.name is not None else None) or None,
+                _typed_emails(user.emails) if user.emails else [],
+                user.active if type(user.active) is bool else _typed_active(user.active),
+            )
+            for user in users
+        ]
+
+    def _typed_group(
+        self, group: _Group, pending: list[tuple[SourceGroup, str]], marks: _Watermark | None
+    ) -> SourceGroup:
+        if marks is not None:
+            marks.see_stamp(group.meta.lastModified if group.meta is not None else None)
+        upstream_id = group.id if type(group.id) is str else str(group.id)
+        members = group.members
+        if not members:
+            return SourceGroup(upstream_id, group.displayName)
+        # SCIM's own spelling first, in one pass each; only a group with other spellings
+        # (or none) is read member by member.
+        users = [member.value for member in members if member.type == "User"]
+        if len(users) == len(members):
+            return SourceGroup(upstream_id, group.displayName, user_members=users)
+        groups = [member.value for member in members if member.type == "Group"]
+        if len(users) + len(groups) == len(members):
+            return SourceGroup(upstream_id, group.displayName, user_members=users, group_members=groups)
+        result = SourceGroup(upstream_id, group.displayName)
+        for member in members:
+            kind = member.type.lower() if member.type is not None else None
+            if kind == "user":
+                result.user_members.append(member.value)
+            elif kind == "group":
+                result.group_members.append(member.value)
+            else:
+                pending.append((result, member.value))
+        return result
 
     def _user(
         self, raw: Any, position: int, unknown: dict[str, None], seen: Callable[[Any], None] | None = None
@@ -391,7 +642,9 @@ class _Watermark:
         self.usable = True
 
     def see(self, meta: Any) -> None:
-        stamp = meta.get("lastModified") if isinstance(meta, dict) else None
+        self.see_stamp(meta.get("lastModified") if isinstance(meta, dict) else None)
+
+    def see_stamp(self, stamp: Any) -> None:
         try:
             when = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
         except ValueError:
@@ -448,6 +701,31 @@ def _emails(value: Any) -> list[str]:
         if not isinstance(address, str) or not address:
             continue
         if _boolean(entry.get("primary"), default=False) and not primary:
+            primary.append(address)
+        else:
+            others.append(address)
+    return primary + others
+
+
+def _typed_active(value: str | None) -> bool:
+    active = _boolean(value, default=True)
+    if active is None:
+        raise _Unusual
+    return active
+
+
+def _typed_emails(emails: list[_Email]) -> list[str]:
+    """As _emails, for emails the typed reader decoded."""
+    if len(emails) == 1:
+        address = emails[0].value
+        return [address] if address else []
+    primary: list[str] = []
+    others: list[str] = []
+    for entry in emails:
+        address = entry.value
+        if not address:
+            continue
+        if not primary and _boolean(entry.primary, default=False):
             primary.append(address)
         else:
             others.append(address)

@@ -96,3 +96,28 @@ def _first_missing(group: SourceGroup, members: list[str], listed: set[str], kin
                 " listing does not contain; the listing is incomplete, sync aborted"
             )
 
+
+@dataclass(slots=True)
+class GroupChange:
+    """One group a delta names: its properties and the members it gained.
+
+    whole: its member lists are complete (a group new to the cache, or listed again in
+    full), so any cached member they leave out is removed. Otherwise only the members
+    named in users_removed and groups_removed leave.
+    """
+
+    group: SourceGroup
+    whole: bool = False
+    users_removed: list[str] = field(default_factory=list)
+    groups_removed: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Delta:
+    """What changed in a source since its last sync, for the reconcile to apply row by row."""
+
+    users: list[SourceUser] = field(default_factory=list)
+    users_removed: list[str] = field(default_factory=list)
+    groups: list[GroupChange] = field(default_factory=list)
+    groups_removed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)

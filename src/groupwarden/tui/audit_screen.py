@@ -14,6 +14,7 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from groupwarden.domain.errors import GroupwardenError, NeedsConfirmation
 from groupwarden.services import audit, grants
+from groupwarden.services.admins import admins_everywhere
 from groupwarden.services.audit import RunEvent
 from groupwarden.services.context import Context
 from groupwarden.services.grants import GrantRow
@@ -21,7 +22,7 @@ from groupwarden.services.reconcile import SyncDiff
 from groupwarden.tui.common import export_pane, show_help
 from groupwarden.tui.dialogs import ConfirmDialog
 from groupwarden.tui.listpane import Column, ListPane
-from groupwarden.tui.queries import admins_everywhere, orphan_principal
+from groupwarden.tui.queries import orphan_principal
 from groupwarden.tui.text import ago, plain, stamp
 
 TABS = ("runs", "changes", "orphans", "admins")

@@ -1,18 +1,12 @@
-"""Small compositions of service calls the UI needs. No SQL and no HTTP here.
-
-TUI-SIDE SERVICE GAP: admins_everywhere is built from who_can per folder; a service
-function (services.access.admins_everywhere) would do it in one query.
-"""
+"""Small compositions of service calls the UI needs. No SQL and no HTTP here."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from groupwarden.domain.errors import Ambiguous
-from groupwarden.domain.roles import Role
-from groupwarden.services import access, directory, grants, layout
+from groupwarden.services import directory, grants
 from groupwarden.services.context import Context
 from groupwarden.services.directory import GroupRow, MemberRow
 from groupwarden.services.grants import GrantRow
@@ -39,24 +33,6 @@ def members_of(ctx: Context, group: GroupRow, limit: int | None = None) -> list[
 
 def grants_of(ctx: Context, group: GroupRow) -> list[GrantRow]:
     return by_group(lambda name: grants.group_grants(ctx, name), group)
-
-
-@dataclass(frozen=True, slots=True)
-class AdminRow:
-    target: str
-    user_name: str
-    active: bool
-    explanation: str
-
-
-def admins_everywhere(ctx: Context) -> list[AdminRow]:
-    """Who has admin where, across every workspace, with the reason."""
-    rows: list[AdminRow] = []
-    for space in layout.list_workspaces(ctx):
-        for folder in space.folders:
-            for user in access.who_can(ctx, folder.target, minimum=Role.ADMIN):
-                rows.append(AdminRow(folder.target, user.user_name, user.active, user.explanation))
-    return rows
 
 
 def orphan_principal(grant: GrantRow) -> str:

@@ -95,6 +95,8 @@ class ListPane(Vertical):
         self.rest: Callable[[], Sequence[Any]] | None = None
         self._when_complete: list[Callable[[], None]] = []
         self._note_text = ""
+        # A load is running: the rows may be about to change, so they are not complete yet.
+        self.pending = False
 
     def compose(self) -> ComposeResult:
         yield NavTable(cursor_type="row", zebra_stripes=True)
@@ -230,6 +232,7 @@ class ListPane(Vertical):
             self.loaded = False
             self._note()
         self.rest = None
+        self.pending = True
         self.run_worker(
             partial(self._fetch, first or fetch, columns, empty, keep_cursor, fetch if first else None),
             thread=True,
@@ -265,6 +268,7 @@ class ListPane(Vertical):
         keep_cursor: bool,
         rest: Callable[[], Sequence[Any]] | None,
     ) -> None:
+        self.pending = False
         if columns is not None:
             self.set_columns(columns)
         self.set_rows(rows, empty=empty, keep_cursor=keep_cursor)
@@ -279,7 +283,7 @@ class ListPane(Vertical):
 
     @property
     def complete(self) -> bool:
-        return self.loaded and self.rest is None
+        return self.loaded and self.rest is None and not self.pending
 
     def when_complete(self, callback: Callable[[], None]) -> None:
         """Call back once every row is loaded: now, or after the rest of a first page arrives."""

@@ -464,9 +464,11 @@ def reconcile(
 
 
 # Existing rows of a source, for the mass-deletion guard and the sizes a delta reports.
+# `source_id + 0` keeps the (source_id, upstream_id) index out: through it SQLite visits
+# the rows in upstream id order, at random, ten times slower than reading the table through.
 COUNT_SQL = {
-    "users": "SELECT COUNT(*) FROM users WHERE source_id = :s AND removed_at IS NULL",
-    "groups": "SELECT COUNT(*) FROM instance_groups WHERE source_id = :s AND removed_at IS NULL",
+    "users": "SELECT COUNT(*) FROM users WHERE removed_at IS NULL AND source_id + 0 = :s",
+    "groups": "SELECT COUNT(*) FROM instance_groups WHERE removed_at IS NULL AND source_id + 0 = :s",
     "memberships": "SELECT COUNT(*) FROM user_memberships m"
     " JOIN instance_groups g ON g.id = m.group_id WHERE g.source_id = :s",
 }

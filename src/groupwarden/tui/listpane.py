@@ -12,6 +12,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 from textual.worker import get_current_worker
@@ -33,6 +34,24 @@ class NavTable(DataTable[Text]):
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]
+
+
+class FilterInput(Input):
+    """An Input that types without laying out the screen.
+
+    Input gives itself a new virtual size (the text's width) on every key, and a new virtual size
+    lays out the whole screen, which redraws every pane's scrollbars: most of a key's cost. Here the
+    virtual size is at least the input's own width, so it stays put until the text outgrows that.
+    """
+
+    @property
+    def content_width(self) -> int:
+        return max(super().content_width, self.container_size.width)
+
+    def on_resize(self) -> None:
+        # Input sets its virtual size only when its value changes; set it now, so the first key
+        # typed does not change it.
+        self.virtual_size = Size(self.content_width, 1)
 
 
 class ListPane(Vertical):
@@ -101,11 +120,16 @@ class ListPane(Vertical):
     def compose(self) -> ComposeResult:
         yield NavTable(cursor_type="row", zebra_stripes=True)
         yield Static("", classes="pane-note")
-        yield Input(placeholder="filter: type to narrow, enter to keep, esc to clear", classes="pane-filter")
+        yield FilterInput(
+            placeholder="filter: type to narrow, enter to keep, esc to clear", classes="pane-filter"
+        )
 
     def on_mount(self) -> None:
         self.border_title = self.title
         self._add_columns()
+        # Filter while the Input handles the key, not when its Changed message arrives: the input's
+        # new text and the filtered rows are then drawn in one frame, not in two a frame apart.
+        self.watch(self.filter_input, "value", self._filter_typed, init=False)
         self._note()
 
     @property
@@ -353,17 +377,23 @@ class ListPane(Vertical):
         return True
 
     def action_clear_filter(self) -> None:
+        # Needle first, so that emptying the input does not filter once more before this does.
+        self.needle = ""
         self.filter_input.value = ""
         self.filter_input.display = False
-        self.needle = ""
         self._refilter()
         self.focus_table()
 
+    def _filter_typed(self, value: str) -> None:
+        needle = value.strip().lower()
+        if needle != self.needle:
+            self.needle = needle
+            self._refilter()
+
     @on(Input.Changed, ".pane-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
+        # The rows were filtered already, by _filter_typed.
         event.stop()
-        self.needle = event.value.strip().lower()
-        self._refilter()
 
     @on(Input.Submitted, ".pane-filter")
     def _filter_kept(self, event: Input.Submitted) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -27,6 +28,19 @@ class Column:
     value: Callable[[Any], object]
     justify: Literal["left", "right"] = "left"
     style: Callable[[Any], str] | None = None
+
+
+# A load of at least this many rows freezes the objects alive then (see ListPane._fetched).
+FREEZE_ROWS = 10_000
+
+
+def search_keys_of(
+    rows: Sequence[Any], search: Callable[[Any], str] | None, columns: Sequence[Column]
+) -> list[str]:
+    """One lowercase key per row, what the / filter matches: search(row), or every column's text."""
+    if search is not None:
+        return [search(row).lower() for row in rows]
+    return [" ".join(str(col.value(row) or "") for col in columns).lower() for row in rows]
 
 
 class NavTable(DataTable[Text]):
@@ -105,6 +119,8 @@ class ListPane(Vertical):
         self.rows: list[Any] = []
         self.keys: list[str] | None = None
         self.matches: list[int] = []
+        # The needle that self.matches were found with ("" when they are every row).
+        self.matched = ""
         self.shown = 0
         self.needle = ""
         self.loaded = False
@@ -159,35 +175,35 @@ class ListPane(Vertical):
         *,
         empty: str | None = None,
         keep_cursor: bool = False,
+        keys: list[str] | None = None,
     ) -> None:
         at = self.table.cursor_row if keep_cursor else 0
         self.rows = list(rows)
-        self.keys = None
+        self.keys = keys
+        self.matched = ""
         self.loaded = True
         if empty is not None:
             self.empty = empty
         self._refilter(at)
 
     def search_keys(self) -> list[str]:
-        """One lowercase key per row, built on first use: most lists are never filtered."""
+        """One lowercase key per row: built with a long list in its load, else on first use."""
         if self.keys is None:
-            if self.search is not None:
-                self.keys = [self.search(row).lower() for row in self.rows]
-            else:
-                columns = self.columns
-                self.keys = [
-                    " ".join(str(col.value(row) or "") for col in columns).lower() for row in self.rows
-                ]
+            self.keys = search_keys_of(self.rows, self.search, self.columns)
         return self.keys
 
     def _refilter(self, cursor: int = 0) -> None:
         if self.rest is not None and self.needle:
             self._load_rest()
-        if self.needle:
-            needle = self.needle
-            self.matches = [i for i, key in enumerate(self.search_keys()) if needle in key]
-        else:
+        needle, keys = self.needle, self.search_keys() if self.needle else []
+        if not needle:
             self.matches = list(range(len(self.rows)))
+        elif self.matched and needle.startswith(self.matched):
+            # Typing on only narrows: a row the shorter needle missed cannot hold the longer one.
+            self.matches = [i for i in self.matches if needle in keys[i]]
+        else:
+            self.matches = [i for i, key in enumerate(keys) if needle in key]
+        self.matched = needle
         self.table.clear()
         self.shown = 0
         self._show_more(max(cursor + 1, self.PAGE))
@@ -281,8 +297,13 @@ class ListPane(Vertical):
         if len(rows) < self.PAGE:
             # A first page (PAGE rows asked for) that came back short already holds every row.
             rest = None
+        keys = None
+        if rest is None and len(rows) > self.PAGE:
+            # Every row of a long list is read when it is needed, mostly to filter it: build the
+            # filter's keys here, off the UI thread, not on the first key typed.
+            keys = search_keys_of(rows, self.search, columns or self.columns)
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._fetched, rows, columns, note, keep_cursor, rest)
+            self.app.call_from_thread(self._fetched, rows, columns, note, keep_cursor, rest, keys)
 
     def _fetched(
         self,
@@ -291,11 +312,18 @@ class ListPane(Vertical):
         empty: str | None,
         keep_cursor: bool,
         rest: Callable[[], Sequence[Any]] | None,
+        keys: list[str] | None,
     ) -> None:
         self.pending = False
         if columns is not None:
             self.set_columns(columns)
-        self.set_rows(rows, empty=empty, keep_cursor=keep_cursor)
+        self.set_rows(rows, empty=empty, keep_cursor=keep_cursor, keys=keys)
+        if len(rows) >= FREEZE_ROWS:
+            # Tens of thousands of rows make each full garbage collection take 100-300 ms, and one
+            # comes every few keys. The rows live until the next load and hold no cycles (they are
+            # freed by reference counting all the same): leave what is alive now out of every
+            # later collection, so a collection scans only what was made since.
+            gc.freeze()
         self.rest = rest
         self.post_message(self.Loaded(self))
         if rest is None:

@@ -139,7 +139,7 @@ def list_groups(ctx: Context, *, limit: int | None = None) -> list[GroupRow]:
             text(
                 "SELECT g.id, g.name, g.upstream_id, s.name, g.description, g.kind, s.last_sync_at"
                 " FROM instance_groups g JOIN sources s ON s.id = g.source_id"
-                " WHERE g.removed_at IS NULL ORDER BY g.name, s.name, g.upstream_id"
+                " WHERE g.removed_at IS NULL ORDER BY lower(g.name), g.name, s.name, g.upstream_id"
                 + ("" if limit is None else f" LIMIT {int(limit)}")
             )
         ).all()

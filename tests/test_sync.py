@@ -226,3 +226,19 @@ def test_read_only_session_cannot_sync(ctx: Context, server: ScimServer) -> None
     with pytest.raises(ReadOnly):
         sync(ctx, server)
     assert sync(ctx, server, dry_run=True).diff.users_added
+
+
+def test_big_sync_refreshes_planner_statistics(
+    ctx: Context, server: ScimServer, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from groupwarden.services import sync as sync_service
+
+    Org(server)
+    monkeypatch.setattr(sync_service, "BIG_CHANGE", 5)
+    sync(ctx, server)
+    if backend == "postgresql":
+        with ctx.engine.connect() as conn:
+            analysed = conn.execute(
+                text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL")
+            ).scalars()
+            assert {"users", "instance_groups", "user_memberships", "group_memberships"} <= set(analysed)

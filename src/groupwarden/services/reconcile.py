@@ -46,6 +46,21 @@ class SyncDiff:
     nested_removed: list[tuple[str, str]] = field(default_factory=list)
     orphaned_grants: list[str] = field(default_factory=list)
 
+    def changed_rows(self) -> int:
+        """How many rows of the directory this diff touches, roughly."""
+        return (
+            len(self.groups_added)
+            + len(self.groups_renamed)
+            + len(self.groups_removed)
+            + len(self.users_added)
+            + len(self.users_changed)
+            + len(self.users_removed)
+            + self.members_added_count
+            + self.members_removed_count
+            + len(self.nested_added)
+            + len(self.nested_removed)
+        )
+
     def is_empty(self) -> bool:
         return not (
             self.groups_added

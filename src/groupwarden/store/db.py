@@ -161,3 +161,14 @@ def lock_name(conn: Connection, name: str) -> None:
         import zlib
 
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(name.encode())})
+
+
+def refresh_statistics(engine: Engine, tables: tuple[str, ...]) -> None:
+    """Bring the query planner's statistics up to date after a bulk change.
+
+    SQLite plans well from its indexes alone here; PostgreSQL needs ANALYZE, which
+    autovacuum would run only some time later.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text(f"ANALYZE {', '.join(tables)}"))

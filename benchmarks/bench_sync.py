@@ -39,6 +39,7 @@ from groupwarden.services.access import PREFETCH, UserAccess, WhoCan, access_of,
 from groupwarden.services.context import Context
 from groupwarden.services.layout import add_workspace
 from groupwarden.services.reconcile import DeletionGuard, SyncDiff, reconcile
+from groupwarden.services.sync import refresh_after
 from groupwarden.store.db import write_transaction
 from groupwarden.store.models import Folder, Grant
 
@@ -176,7 +177,7 @@ def baseline_insert(db: Path, schema: list[str], rows: BaselineRows) -> float:
 def reconcile_once(ctx: Context, snapshot: Snapshot) -> SyncDiff:
     """One reconcile in one write transaction, commit included, as a sync runs it."""
     with write_transaction(ctx.engine) as conn:
-        return reconcile(
+        diff = reconcile(
             conn,
             snapshot,
             source_name=SOURCE,
@@ -185,6 +186,8 @@ def reconcile_once(ctx: Context, snapshot: Snapshot) -> SyncDiff:
             guard=DeletionGuard(),
             write=True,
         )
+    refresh_after(ctx, diff)
+    return diff
 
 
 def install_layout(ctx: Context, directory: Directory) -> None:

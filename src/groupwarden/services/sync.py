@@ -173,6 +173,12 @@ def _apply(
     return diff, len(snapshot.users), len(snapshot.groups)
 
 
+def refresh_after(ctx: Context, diff: SyncDiff) -> None:
+    """What a committed sync that changed a lot leaves to do: fresh planner statistics."""
+    if diff.changed_rows() >= BIG_CHANGE:
+        refresh_statistics(ctx.engine, DIRECTORY_TABLES)
+
+
 def run_sync(
     ctx: Context,
     source: Source,
@@ -226,8 +232,7 @@ def run_sync(
                 outcome="ok",
                 diff=diff.to_dict(),
             )
-        if diff.changed_rows() >= BIG_CHANGE:
-            refresh_statistics(ctx.engine, DIRECTORY_TABLES)
+        refresh_after(ctx, diff)
         return SyncReport(
             source.name, diff, False, run_id, users, groups, warnings, fetched.mode, fetched.notes
         )

@@ -16,6 +16,7 @@ from groupwarden.domain.errors import BadInput, GroupwardenError
 
 if TYPE_CHECKING:
     from groupwarden.config import Settings, SourceConfig
+    from groupwarden.domain.access import Reason
     from groupwarden.services.context import Context
     from groupwarden.services.grants import Expected
 
@@ -429,11 +430,7 @@ def cmd_who_can(args: argparse.Namespace) -> int:
                     "user_name": a.user_name,
                     "display_name": a.display_name,
                     "active": a.active,
-                    "role": a.role.label,
-                    "explanation": a.explanation,
-                    "via": a.reason.principal,
-                    "chain": [f"g/{n}" for n in a.reason.chain],
-                    "granted_on": a.reason.granted_on,
+                    **_reason_json(a.reason),
                 }
                 for a in rows
             ]
@@ -449,6 +446,17 @@ def cmd_who_can(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reason_json(reason: Reason) -> dict[str, object]:
+    """A role and the route that gave it, as who-can --json and access --json print it."""
+    return {
+        "role": reason.role.label,
+        "explanation": reason.explain(),
+        "via": reason.principal,
+        "chain": [f"g/{n}" for n in reason.chain],
+        "granted_on": reason.granted_on,
+    }
+
+
 def cmd_access(args: argparse.Namespace) -> int:
     from groupwarden.cli.output import emit_json, table
     from groupwarden.services.access import access_of
@@ -458,17 +466,7 @@ def cmd_access(args: argparse.Namespace) -> int:
         emit_json(
             {
                 "user_name": user,
-                "access": [
-                    {
-                        "target": a.target,
-                        "role": a.role.label,
-                        "explanation": a.explanation,
-                        "via": a.reason.principal,
-                        "chain": [f"g/{n}" for n in a.reason.chain],
-                        "granted_on": a.reason.granted_on,
-                    }
-                    for a in rows
-                ],
+                "access": [{"target": a.target, **_reason_json(a.reason)} for a in rows],
             }
         )
         return 0

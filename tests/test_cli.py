@@ -222,6 +222,8 @@ def test_stale_expectation_and_last_admin_are_refused(synced: Cli) -> None:
     assert code == 1 and "last admin" in err
     synced.ok("revoke", "g/eng", "prod/finance", "--confirm-last-admin")
     assert json.loads(synced.ok("grants", "prod/finance", "--json")) == []
+    assert synced.ok("grants", "prod/finance").strip() == "no grants"
+    assert synced.ok("grants", "--orphaned").strip() == "no orphaned grants"
 
 
 def test_import_layout_is_idempotent_and_all_or_nothing(synced: Cli, tmp_path: Path) -> None:

@@ -399,6 +399,9 @@ def cmd_grants(args: argparse.Namespace) -> int:
             ]
         )
         return 0
+    if not rows:
+        print("no orphaned grants" if args.orphaned else "no grants")
+        return 0
     table(
         ["TARGET", "PRINCIPAL", "ROLE", "GRANTED BY", "GRANTED AT", "STATE"],
         [

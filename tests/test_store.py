@@ -150,3 +150,12 @@ def test_connection_errors_are_one_clear_line_without_the_password(backend: str,
         assert message.startswith("cannot ")
         assert "\n" not in message
         assert not any(secret in message for secret in secrets)
+
+
+def test_missing_database_driver_is_one_clear_line() -> None:
+    with pytest.raises(GroupwardenError) as info:
+        open_engine("mysql+pymysql://admin:hunter2@127.0.0.1/nothing")
+    assert str(info.value) == (
+        "cannot open the database mysql+pymysql://admin:***@127.0.0.1/nothing:"
+        " its driver is not installed: pymysql"
+    )

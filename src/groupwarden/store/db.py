@@ -90,6 +90,11 @@ def open_engine(url: str) -> Engine:
         engine = create_db_engine(url)
     except OSError as exc:
         raise GroupwardenError(f"cannot create the database {safe_url(url)}: {exc.strerror}") from None
+    except ImportError as exc:
+        hint = " (install groupwarden[postgres])" if "psycopg" in str(exc) else ""
+        raise GroupwardenError(
+            f"cannot open the database {safe_url(url)}: its driver is not installed: {exc.name}{hint}"
+        ) from None
     try:
         upgrade_schema(engine)
     except SQLAlchemyError as exc:

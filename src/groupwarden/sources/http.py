@@ -204,7 +204,11 @@ class HttpClient:
         missing_ok: bool = False,
         passthrough: frozenset[int] = frozenset(),
     ) -> httpx.Response | None:
-        where = f"{method} {safe_url(self.client.build_request(method, url, params=params).url)}"
+        def where() -> str:
+            # Built only when something goes wrong: building a request costs as much as a
+            # small page's parse, and a sync sends thousands.
+            return f"{method} {safe_url(self.client.build_request(method, url, params=params).url)}"
+
         for attempt in range(self.max_attempts):
             last = attempt == self.max_attempts - 1
             try:
@@ -213,7 +217,7 @@ class HttpClient:
                 problem = f"no answer within the timeout ({self.timeout:g} s read)"
                 if last:
                     raise SyncError(
-                        f"{where} failed: {problem} after {self.max_attempts} attempts;"
+                        f"{where()} failed: {problem} after {self.max_attempts} attempts;"
                         " check the server is up, or raise the timeout"
                     ) from None
                 wait = self.backoff(attempt)
@@ -223,7 +227,7 @@ class HttpClient:
                 problem = exc.__class__.__name__
                 if last:
                     raise SyncError(
-                        f"{where} failed: {problem} after {self.max_attempts} attempts;"
+                        f"{where()} failed: {problem} after {self.max_attempts} attempts;"
                         " check the URL, the network and the TLS settings"
                     ) from None
                 wait = self.backoff(attempt)
@@ -234,18 +238,18 @@ class HttpClient:
                 if status == 404 and missing_ok:
                     return None
                 if status not in RETRY_STATUSES:
-                    raise self._refused(where, response)
+                    raise self._refused(where(), response)
                 problem = f"HTTP {status}"
                 if last:
                     detail = error_detail(response)
                     raise SyncError(
-                        f"{where} failed: HTTP {status} after {self.max_attempts} attempts"
+                        f"{where()} failed: HTTP {status} after {self.max_attempts} attempts"
                         + (f" ({detail})" if detail else "")
                         + "; the server is failing or throttling, try again later"
                     )
                 asked = self.server_wait(response)
                 wait = self.backoff(attempt) if asked is None else asked
-            self.pause(wait, where, f"{problem}, retrying")
+            self.pause(wait, where(), f"{problem}, retrying")
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def get_json(

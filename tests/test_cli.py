@@ -172,6 +172,10 @@ def test_export_to_a_file(synced: Cli, tmp_path: Path) -> None:
         ["sync", "--page-size", "0", "--scim", "http://127.0.0.1:9/v2", "--token-env", "SCIM_TOKEN"],
         ["no-such-command"],
         ["backup"],
+        ["sync", "--scim", "http://127.0.0.1:99999/v2", "--token-env", "SCIM_TOKEN"],
+        ["sync", "--scim", "http://[::1/v2", "--token-env", "SCIM_TOKEN"],
+        ["sync", "--scim", "http://127.0.0.1:1/v2?api_token=secret", "--token-env", "SCIM_TOKEN"],
+        ["audit", "--limit", "99999999999999999999"],
         ["restore", "/nonexistent/backup.json"],
         ["backup", "/nonexistent-dir/backup.json"],
     ],
@@ -315,3 +319,61 @@ def test_backup_and_restore_round_trip(
     assert target.export() == synced.export()
     code, _out, err = target("restore", str(dump))
     assert code == 1 and "empty database" in err
+
+
+def test_unreadable_inputs_are_one_clear_line(synced: Cli, tmp_path: Path, server: ScimServer) -> None:
+    """Directories, non-UTF-8 files and wrongly typed layouts: an error line, never a traceback."""
+    folder = tmp_path / "a-directory"
+    folder.mkdir(mode=0o700)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    binary.chmod(0o600)
+    wrong_types = tmp_path / "types.json"
+    wrong_types.write_text(json.dumps({"workspaces": [{"id": "dev", "folders": 5}]}))
+    wrong_summary = tmp_path / "summary.toml"
+    wrong_summary.write_text(
+        '[[workspaces]]\nid = "dev"\n[[workspaces.folders]]\nname = "x"\nsummary = [1]\n'
+    )
+    before = synced.export()
+    for args in (
+        ["--config", str(folder), "groups"],
+        ["sync", "--scim", server.url, "--token-file", str(folder)],
+        ["sync", "--scim", server.url, "--token-file", str(binary)],
+        ["import-layout", str(binary)],
+        ["import-layout", str(wrong_types)],
+        ["import-layout", str(wrong_summary)],
+    ):
+        code, _out, err = synced(*args)
+        assert code == 2, (args, err)
+        assert err.startswith("groupwarden: error:") and "Traceback" not in err
+    assert synced.export() == before
+
+
+def test_bad_database_urls_are_one_line_without_the_password(capsys: pytest.CaptureFixture[str]) -> None:
+    for url in ("foo://admin:hunter2@host/db", "postgresql+psycopg://admin:hunter2@host:notaport/db"):
+        code, _out, err = Cli(url, capsys)("groups")
+        assert code == 1
+        assert err.startswith("groupwarden: error: cannot open the database") and "hunter2" not in err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_restore_of_a_damaged_backup_changes_nothing(
+    synced: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dump = tmp_path / "backup.json"
+    synced.ok("backup", str(dump))
+    data = json.loads(dump.read_text())
+    data["tables"]["users"]["rows"][0].pop()
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text(json.dumps(data))
+    target = Cli(str(tmp_path / "fresh.db"), capsys)
+    code, _out, err = target("restore", str(damaged))
+    assert code == 2 and "do not match" in err
+    assert json.loads(target.export())["users"] == []
+
+
+def test_json_output_escapes_terminal_controls(synced: Cli, server: ScimServer) -> None:
+    raw = synced.ok("groups", "--json")
+    assert "\x1b" not in raw
+    assert "\\u001b[31mevil" in raw
+    assert json.loads(raw)[0]["name"] == "\x1b[31mevil"

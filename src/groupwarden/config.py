@@ -79,6 +79,8 @@ def load_settings(explicit: str | None = None) -> Settings:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise BadInput(f"config file {path} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise BadInput(f"cannot read config file {path}: {exc.strerror}") from None
     elif explicit or os.environ.get("GROUPWARDEN_CONFIG"):
         raise BadInput(f"config file {path} does not exist")
     settings = Settings(path=path)

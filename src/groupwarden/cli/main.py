@@ -461,7 +461,7 @@ def _reason_json(reason: Reason) -> dict[str, object]:
 
 
 def cmd_access(args: argparse.Namespace) -> int:
-    from groupwarden.cli.output import emit_json, table
+    from groupwarden.cli.output import emit_json, say, table
     from groupwarden.services.access import access_of
 
     user, rows = access_of(_context(args), args.user)
@@ -474,7 +474,7 @@ def cmd_access(args: argparse.Namespace) -> int:
         )
         return 0
     if not rows:
-        print(f"{user} reaches no folder")
+        say(f"{user} reaches no folder")
         return 0
     table(["TARGET", "ROLE", "WHY"], [(a.target, a.role, a.explanation) for a in rows])
     return 0
@@ -485,8 +485,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from groupwarden.services.audit import ChangeEvent, audit_log
     from groupwarden.services.reconcile import SyncDiff
 
-    if args.limit < 0:
-        raise BadInput("--limit must be 0 (all) or more")
+    if not 0 <= args.limit <= 1_000_000_000:
+        raise BadInput("--limit must be 0 (all) or a number of events up to 1,000,000,000")
     events = audit_log(_context(args), args.limit or None)
     if args.json:
         emit_json([e.to_dict() for e in events])
@@ -579,9 +579,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 def _http_url(option: str, value: str) -> str:
     from urllib.parse import urlsplit
 
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- reading it validates the port
+    except ValueError:
+        raise BadInput(f"{option}: {value!r} is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise BadInput(f"{option} needs an http(s) URL, not {value!r}")
+    if parts.query or parts.fragment:
+        # A query string is where tokens hide; the URL is recorded and shown with every run.
+        raise BadInput(f"{option} URL must not hold a query string or fragment; give only the base URL")
     if parts.username or parts.password:
         raise BadInput(
             f"{option} URL must not hold credentials; give the token with --token-env or --token-file"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, DateTime, Table, func, insert, select, text
+from sqlalchemy.exc import DataError, IntegrityError
 
 from groupwarden.domain.errors import BadInput, GroupwardenError
 from groupwarden.services.context import Context
@@ -116,35 +117,57 @@ def restore(ctx: Context, path: Path) -> dict[str, int]:
     """Load a backup into an empty store, in one transaction; return row counts per table."""
     data = _read(path)
     ctx.require_writable("restoring a backup")
+    loaded = {name: _rows_of(path, name, data["tables"][name]) for name in TABLES}
     counts: dict[str, int] = {}
-    with write_transaction(ctx.engine) as conn:
-        if not _is_empty(conn):
-            raise GroupwardenError(
-                "refused: restore needs an empty database, and this one holds data; restore into a"
-                " new database (--db) instead; nothing was changed"
-            )
-        for name in TABLES:
-            table = _table(name)
-            columns = data["tables"][name]["columns"]
-            times = {c.name for c in table.columns if isinstance(c.type, DateTime)}
-            rows = [
-                {
-                    col: (datetime.fromisoformat(v) if col in times and v is not None else v)
-                    for col, v in zip(columns, row, strict=True)
-                }
-                for row in data["tables"][name]["rows"]
-            ]
-            for start in range(0, len(rows), 5000):
-                conn.execute(insert(table), rows[start : start + 5000])
-            counts[name] = len(rows)
-        if conn.dialect.name == "postgresql":
-            # Rows came with their ids; move each sequence past them.
-            for name in SEQUENCED:
-                conn.execute(
-                    text(
-                        f"SELECT setval(pg_get_serial_sequence('{name}', 'id'),"
-                        f" COALESCE((SELECT MAX(id) FROM {name}), 1),"
-                        f" (SELECT MAX(id) FROM {name}) IS NOT NULL)"
-                    )
-                )
+    try:
+        with write_transaction(ctx.engine) as conn:
+            _load(conn, loaded, counts)
+    except (IntegrityError, DataError) as exc:
+        first = str(exc.orig or exc).strip().splitlines()[0]
+        raise BadInput(
+            f"{path}: the backup's rows do not hold together ({first}); nothing was changed"
+        ) from None
     return counts
+
+
+def _rows_of(path: Path, name: str, dumped: dict[str, Any]) -> list[dict[str, Any]]:
+    """One table's rows as dicts for insert, checked before anything is written."""
+    columns = dumped["columns"]
+    rows = dumped.get("rows")
+    if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == len(columns) for r in rows):
+        raise BadInput(f"{path}: table {name} has rows that do not match its {len(columns)} columns")
+    times = {c.name for c in _table(name).columns if isinstance(c.type, DateTime)}
+    try:
+        return [
+            {
+                col: (datetime.fromisoformat(v) if col in times and v is not None else v)
+                for col, v in zip(columns, row, strict=True)
+            }
+            for row in rows
+        ]
+    except (TypeError, ValueError):
+        raise BadInput(f"{path}: table {name} holds a time that is not an ISO 8601 date") from None
+
+
+def _load(conn: Connection, loaded: dict[str, list[dict[str, Any]]], counts: dict[str, int]) -> None:
+    if not _is_empty(conn):
+        raise GroupwardenError(
+            "refused: restore needs an empty database, and this one holds data; restore into a"
+            " new database (--db) instead; nothing was changed"
+        )
+    for name in TABLES:
+        table = _table(name)
+        rows = loaded[name]
+        for start in range(0, len(rows), 5000):
+            conn.execute(insert(table), rows[start : start + 5000])
+        counts[name] = len(rows)
+    if conn.dialect.name == "postgresql":
+        # Rows came with their ids; move each sequence past them.
+        for name in SEQUENCED:
+            conn.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{name}', 'id'),"
+                    f" COALESCE((SELECT MAX(id) FROM {name}), 1),"
+                    f" (SELECT MAX(id) FROM {name}) IS NOT NULL)"
+                )
+            )

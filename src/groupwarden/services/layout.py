@@ -132,6 +132,8 @@ def read_layout(path: Path) -> dict[str, Any]:
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BadInput(f"cannot read layout file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"layout file {path} is not UTF-8 text") from None
     try:
         data = json.loads(raw) if path.suffix.lower() == ".json" else tomllib.loads(raw)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -156,14 +158,16 @@ def _layout_entries(
         if not isinstance(space, dict) or not isinstance(space.get("id"), str):
             raise BadInput(f"{at}: each workspace needs an 'id'")
         check_workspace_id(space["id"])
+        _optional_text(space, "name", at)
         folders = []
-        for j, folder in enumerate(space.get("folders", [])):
+        for j, folder in enumerate(_list_of(space, "folders", at)):
             fat = f"{at}.folders[{j}]"
             if not isinstance(folder, dict) or not isinstance(folder.get("name"), str):
                 raise BadInput(f"{fat}: each folder needs a 'name'")
             check_folder_name(folder["name"])
+            _optional_text(folder, "summary", fat)
             grants = []
-            for k, grant in enumerate(folder.get("grants", [])):
+            for k, grant in enumerate(_list_of(folder, "grants", fat)):
                 gat = f"{fat}.grants[{k}]"
                 if (
                     not isinstance(grant, dict)
@@ -175,6 +179,18 @@ def _layout_entries(
             folders.append((folder["name"], folder.get("summary"), grants))
         out.append((space["id"], space.get("name"), folders))
     return out
+
+
+def _list_of(table: dict[str, Any], key: str, at: str) -> list[Any]:
+    value = table.get(key, [])
+    if not isinstance(value, list):
+        raise BadInput(f"{at}: '{key}' must be a list")
+    return value
+
+
+def _optional_text(table: dict[str, Any], key: str, at: str) -> None:
+    if not isinstance(table.get(key, ""), str):
+        raise BadInput(f"{at}: '{key}' must be text")
 
 
 def import_layout(ctx: Context, path: Path) -> LayoutResult:

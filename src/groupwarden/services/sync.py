@@ -62,7 +62,12 @@ def read_token(token_env: str | None, token_file: str | None) -> str | None:
                 f"token file {path} is readable by others (mode {stat.S_IMODE(mode):o});"
                 f" run `chmod 600 {path}` and try again"
             )
-        value = path.read_text(encoding="utf-8").strip()
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise BadInput(f"cannot read token file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise BadInput(f"token file {path} is not UTF-8 text") from None
         if not value:
             raise BadInput(f"token file {path} is empty")
         return value

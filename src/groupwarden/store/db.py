@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from groupwarden.domain.errors import GroupwardenError
 
@@ -90,6 +90,16 @@ def open_engine(url: str) -> Engine:
         engine = create_db_engine(url)
     except OSError as exc:
         raise GroupwardenError(f"cannot create the database {safe_url(url)}: {exc.strerror}") from None
+    except NoSuchModuleError:
+        raise GroupwardenError(
+            f"cannot open the database {safe_url(url)}: unknown kind of database"
+            " (use a path, sqlite:///PATH or postgresql+psycopg://...)"
+        ) from None
+    except (SQLAlchemyError, ValueError):
+        # Not the exception's text: SQLAlchemy quotes the whole URL, password included.
+        raise GroupwardenError(
+            f"cannot open the database {safe_url(url)}: not a valid database URL"
+        ) from None
     except ImportError as exc:
         hint = " (install groupwarden[postgres])" if "psycopg" in str(exc) else ""
         raise GroupwardenError(
@@ -144,7 +154,9 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
                 "the database is busy: another groupwarden process held what this change needs"
                 f" for more than {waited // 1000} s; nothing was changed, try again"
             ) from None
-        raise
+        raise GroupwardenError(
+            f"writing to the database failed: {_first_line(exc)}; nothing was changed"
+        ) from None
     finally:
         conn.close()
 

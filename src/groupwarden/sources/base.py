@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from groupwarden.domain.directory import Delta, ProgressCallback, Snapshot
+from groupwarden.domain.directory import Delta, Progress, ProgressCallback, Snapshot
 
 
 class Source(Protocol):
@@ -69,3 +69,20 @@ class IncrementalSource(Source, Protocol):
     def fetch_changes(
         self, previous: Previous | None, progress: ProgressCallback | None = None
     ) -> Fetched: ...
+
+
+class PageCounter:
+    """Counts the pages and items of one phase of a fetch and reports each page as progress."""
+
+    def __init__(self, phase: str, progress: ProgressCallback | None, total: int | None = None) -> None:
+        self.phase, self.progress, self.total = phase, progress, total
+        self.pages = self.items = 0
+
+    def page(self, items: int) -> None:
+        self.pages += 1
+        self.items += items
+        if self.progress is not None:
+            self.progress(Progress(self.phase, self.pages, self.items, self.total))
+
+    def item(self) -> None:
+        self.page(1)

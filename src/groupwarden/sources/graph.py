@@ -36,7 +36,7 @@ from groupwarden.domain.directory import (
     check_snapshot,
 )
 from groupwarden.domain.errors import SyncError
-from groupwarden.sources.base import Fetched, Previous
+from groupwarden.sources.base import Fetched, PageCounter, Previous
 from groupwarden.sources.common import identifier, parsed_pages_frozen
 from groupwarden.sources.http import HttpClient, check_same_origin, decode_json, error_detail, safe_url
 
@@ -319,7 +319,7 @@ class GraphSource:
         ignored: dict[str, int] = {}
         with parsed_pages_frozen() as after_page:
             users: list[SourceUser] = []
-            counter = _Counter("users", progress)
+            counter = PageCounter("users", progress)
             params = {"$select": USER_FIELDS, "$top": self.page_size}
             for user_page in self._pages(
                 http,
@@ -334,7 +334,7 @@ class GraphSource:
                 after_page()
                 counter.page(len(user_page))
             groups: list[SourceGroup] = []
-            counter = _Counter("groups", progress)
+            counter = PageCounter("groups", progress)
             params = {"$select": GROUP_FIELDS, "$top": self.page_size}
             for group_page in self._pages(
                 http,
@@ -348,7 +348,7 @@ class GraphSource:
                 groups.extend(group_page)
                 after_page()
                 counter.page(len(group_page))
-            counter = _Counter("members", progress, total=len(groups))
+            counter = PageCounter("members", progress, total=len(groups))
             # The query encoded once, not by httpx on each of the (many) members requests:
             # merging params into a URL costs it a parse and an encoding per request.
             query = urlencode({"$select": "id", "$top": self.page_size})
@@ -663,21 +663,6 @@ class _GroupEdit:
             users_removed=[] if self.whole else list(self.users_removed),
             groups_removed=[] if self.whole else list(self.groups_removed),
         )
-
-
-class _Counter:
-    def __init__(self, phase: str, progress: ProgressCallback | None, total: int | None = None) -> None:
-        self.phase, self.progress, self.total = phase, progress, total
-        self.pages = self.items = 0
-
-    def page(self, items: int) -> None:
-        self.pages += 1
-        self.items += items
-        if self.progress is not None:
-            self.progress(Progress(self.phase, self.pages, self.items, self.total))
-
-    def item(self) -> None:
-        self.page(1)
 
 
 def _delta_links(state: str | None) -> dict[str, str] | None:

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 
 from groupwarden.domain.directory import (
-    Progress,
     ProgressCallback,
     Snapshot,
     SourceGroup,
@@ -24,6 +23,7 @@ from groupwarden.domain.directory import (
 )
 from groupwarden.domain.errors import SyncError
 from groupwarden.domain.text import printable
+from groupwarden.sources.base import PageCounter
 from groupwarden.sources.common import identifier, parsed_pages_frozen
 from groupwarden.sources.http import HttpClient, check_same_origin, decode_json, safe_url
 
@@ -93,7 +93,7 @@ class OktaSource:
         unknown_statuses: dict[str, None] = {}
         with parsed_pages_frozen() as after_page:
             users: list[SourceUser] = []
-            counter = _Counter("users", progress)
+            counter = PageCounter("users", progress)
             parse_user = self._user_parser(unknown_statuses)
             # The plain listing leaves DEPROVISIONED users out; they are asked for apart,
             # so a deprovisioned member still shows, inactive, with its status.
@@ -106,12 +106,12 @@ class OktaSource:
                     after_page()
                     counter.page(len(page))
             groups: list[SourceGroup] = []
-            counter = _Counter("groups", progress)
+            counter = PageCounter("groups", progress)
             for page in self._pages(http, f"{self.base}/api/v1/groups", {"limit": GROUPS_LIMIT}, "groups"):
                 groups.extend(self._group(raw, len(groups) + n) for n, raw in enumerate(page, 1))
                 after_page()
                 counter.page(len(page))
-            counter = _Counter("members", progress, total=len(groups))
+            counter = PageCounter("members", progress, total=len(groups))
             for group in groups:
                 url = f"{self.base}/api/v1/groups/{group.upstream_id}/users"
                 for page in self._pages(http, url, {"limit": MEMBERS_LIMIT}, f"members of {group.name!r}"):
@@ -238,24 +238,6 @@ class OktaSource:
             description=description if isinstance(description, str) and description else None,
             kind=kind if isinstance(kind, str) and kind else None,
         )
-
-
-class _Counter:
-    def __init__(self, phase: str, progress: ProgressCallback | None, total: int | None = None) -> None:
-        self.phase = phase
-        self.progress = progress
-        self.total = total
-        self.pages = 0
-        self.items = 0
-
-    def page(self, items: int) -> None:
-        self.pages += 1
-        self.items += items
-        if self.progress is not None:
-            self.progress(Progress(self.phase, self.pages, self.items, self.total))
-
-    def item(self) -> None:
-        self.page(1)
 
 
 def _number(value: str | None) -> float | None:

@@ -22,16 +22,10 @@ from urllib.parse import parse_qsl, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
-from scim2_models import ScimProvider
-from scim2_server.memory import InMemoryStorage
-from scim2_server.service import ScimService
-from scim2_server.testserver.application import BEARER_TOKEN_SCHEME, BearerTokenApplication
 from scim2_server.testserver.cli import ThreadingWSGIServer
-from scim2_server.utils import (
-    load_default_resource_types,
-    load_default_schemas,
-    load_default_service_provider_config,
-)
+
+# The same app the demo serves, so the tests sync from exactly what users see.
+from groupwarden.demo.server import scim_app
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -136,17 +130,7 @@ class ScimServer(ServedApp):
     """scim2-server over in-memory storage, reachable at .url (ending in /v2)."""
 
     def __init__(self, token: str = TOKEN, faults: Faults | None = None) -> None:
-        config = load_default_service_provider_config()
-        config.authentication_schemes = [BEARER_TOKEN_SCHEME]
-        provider = ScimProvider.from_discovery(
-            load_default_schemas().values(), load_default_resource_types().values(), config=config
-        )
-        app = BearerTokenApplication(
-            InMemoryStorage(),
-            provider,
-            service=ScimService(provider, secret="scim-test-cursor-secret-0123456789"),
-            bearer_tokens=[token],
-        )
+        app = scim_app(token)
         self.token = token
         self.faults = faults or Faults()
         super().__init__(FaultyApp(app, self.faults), "/v2")

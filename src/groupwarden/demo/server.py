@@ -39,22 +39,27 @@ class _QuietServer(ThreadingWSGIServer):
         log.debug("demo SCIM server: error while serving %s", client_address, exc_info=True)
 
 
+def scim_app(token: str) -> BearerTokenApplication:
+    """The scim2-server WSGI app: RFC 7643 schemas, in-memory storage, one bearer token."""
+    config = load_default_service_provider_config()
+    config.authentication_schemes = [BEARER_TOKEN_SCHEME]
+    provider = ScimProvider.from_discovery(
+        load_default_schemas().values(), load_default_resource_types().values(), config=config
+    )
+    return BearerTokenApplication(
+        InMemoryStorage(),
+        provider,
+        # The secret signs the server's pagination cursors; its own, not the token.
+        service=ScimService(provider, secret=secrets.token_urlsafe(32)),
+        bearer_tokens=[token],
+    )
+
+
 class ScimServer:
     """scim2-server over in-memory storage, reachable at .url (ending in /v2), bearer token only."""
 
     def __init__(self, token: str) -> None:
-        config = load_default_service_provider_config()
-        config.authentication_schemes = [BEARER_TOKEN_SCHEME]
-        provider = ScimProvider.from_discovery(
-            load_default_schemas().values(), load_default_resource_types().values(), config=config
-        )
-        app = BearerTokenApplication(
-            InMemoryStorage(),
-            provider,
-            # The secret signs the server's pagination cursors; its own, not the token.
-            service=ScimService(provider, secret=secrets.token_urlsafe(32)),
-            bearer_tokens=[token],
-        )
+        app = scim_app(token)
         self._server = make_server(
             "127.0.0.1", 0, app, server_class=_QuietServer, handler_class=_QuietHandler
         )

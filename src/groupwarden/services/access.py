@@ -23,6 +23,7 @@ from groupwarden.services.directory import (
     resolve_user,
 )
 from groupwarden.services.layout import resolve_folder
+from groupwarden.store import bulk
 
 # Rows who_can() reads before it returns: a screen's first page. The rest load on demand.
 PREFETCH = 200
@@ -325,9 +326,7 @@ def _removed_among(conn: Connection, ids: Collection[int]) -> list[int]:
     if len(ids) > _IN_LIST_LIMIT:
         return [r[0] for r in _fetch(conn, "SELECT id FROM users WHERE removed_at IS NOT NULL")]
     out: list[int] = []
-    id_list = sorted(ids)
-    for start in range(0, len(id_list), 500):
-        listed = ", ".join(str(int(i)) for i in id_list[start : start + 500])
+    for listed in bulk.id_lists(ids):
         out += [
             r[0]
             for r in _fetch(conn, f"SELECT id FROM users WHERE id IN ({listed}) AND removed_at IS NOT NULL")
@@ -446,9 +445,7 @@ def _user_rows(conn: Connection, wanted: Collection[int]) -> list[_UserRow]:
         # Cheaper to scan every user once than to send tens of thousands of ids.
         return [row for row in _fetch(conn, f"{columns} ORDER BY id") if row[0] in wanted]
     out: list[_UserRow] = []
-    id_list = sorted(wanted)
-    for start in range(0, len(id_list), 500):
-        listed = ", ".join(str(int(i)) for i in id_list[start : start + 500])
+    for listed in bulk.id_lists(wanted):
         out += _fetch(conn, f"{columns} WHERE id IN ({listed}) ORDER BY id")
     return out
 

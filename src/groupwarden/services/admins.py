@@ -11,6 +11,7 @@ from groupwarden.domain.access import Reason, best_reason, expand_down
 from groupwarden.domain.roles import Role
 from groupwarden.services.context import Context
 from groupwarden.services.directory import group_names, nested_children
+from groupwarden.store import bulk
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +82,7 @@ def admins_everywhere(ctx: Context) -> list[AdminRow]:
 
 def _direct_members(conn: Connection, group_ids: set[int]) -> dict[int, list[int]]:
     out: dict[int, list[int]] = defaultdict(list)
-    id_list = sorted(group_ids)
-    for start in range(0, len(id_list), 500):
-        listed = ", ".join(str(int(g)) for g in id_list[start : start + 500])
+    for listed in bulk.id_lists(group_ids):
         for gid, uid in conn.execute(
             text(f"SELECT group_id, user_id FROM user_memberships WHERE group_id IN ({listed})")
         ):
@@ -94,9 +93,7 @@ def _direct_members(conn: Connection, group_ids: set[int]) -> dict[int, list[int
 def _users(conn: Connection, ids: set[int]) -> dict[int, tuple[str, bool]]:
     """Live users among ids: id -> (userName, active)."""
     out: dict[int, tuple[str, bool]] = {}
-    id_list = sorted(ids)
-    for start in range(0, len(id_list), 500):
-        listed = ", ".join(str(int(u)) for u in id_list[start : start + 500])
+    for listed in bulk.id_lists(ids):
         for uid, name, active in conn.execute(
             text(f"SELECT id, user_name, active FROM users WHERE id IN ({listed}) AND removed_at IS NULL")
         ):

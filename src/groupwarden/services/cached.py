@@ -7,13 +7,14 @@ kept next to it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import Connection, select, text, update
 
 from groupwarden.domain.directory import Snapshot, SourceGroup, SourceUser
+from groupwarden.store.bulk import select_in
 from groupwarden.store.models import Source
 
 USER_COLUMNS = "upstream_id, user_name, display_name, emails, active, raw_status"
@@ -28,20 +29,6 @@ def _user(row: Sequence[Any]) -> SourceUser:
         active=bool(row[4]),
         raw_status=row[5],
     )
-
-
-# Values bound per IN list: well under SQLite's limit on bound parameters.
-CHUNK = 500
-
-
-def select_in(
-    conn: Connection, sql: str, values: Collection[Any], params: dict[str, Any] | None = None
-) -> Iterator[Sequence[Any]]:
-    """Rows of sql, whose `IN :values` is bound to values a chunk at a time."""
-    ordered: Sequence[Any] = sorted(values)
-    statement = text(sql).bindparams(bindparam("values", expanding=True))
-    for start in range(0, len(ordered), CHUNK):
-        yield from conn.execute(statement, {**(params or {}), "values": ordered[start : start + CHUNK]})
 
 
 def _source_id(conn: Connection, source_name: str) -> int | None:

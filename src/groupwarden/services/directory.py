@@ -11,6 +11,7 @@ from sqlalchemy import Connection, text
 from groupwarden.domain.access import expand_down
 from groupwarden.domain.errors import Ambiguous, NotFound
 from groupwarden.services.context import Context
+from groupwarden.store import bulk
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,10 +324,7 @@ def group_names(conn: Connection, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     out: dict[int, str] = {}
-    id_list = sorted(ids)
-    for start in range(0, len(id_list), 500):
-        chunk = id_list[start : start + 500]
-        marks = ", ".join(str(int(i)) for i in chunk)
+    for marks in bulk.id_lists(ids):
         out.update(conn.execute(text(f"SELECT id, name FROM instance_groups WHERE id IN ({marks})")).all())
     return out
 

@@ -21,6 +21,7 @@ from groupwarden.services.audit import last_change_of, record_change
 from groupwarden.services.context import Context
 from groupwarden.services.directory import resolve_group, resolve_user
 from groupwarden.services.layout import resolve_folder
+from groupwarden.store import bulk
 from groupwarden.store.db import lock_row, write_transaction
 
 
@@ -352,8 +353,7 @@ def describe_grants_of(conn: Connection, *, group_ids: list[int], user_ids: list
     """'principal role on target' for every grant naming these groups or users."""
     out: list[str] = []
     for column, ids in (("gr.group_id", group_ids), ("gr.user_id", user_ids)):
-        for start in range(0, len(ids), 500):
-            chunk = ", ".join(str(int(i)) for i in ids[start : start + 500])
+        for chunk in bulk.id_lists(ids):
             out.extend(
                 f"{g.principal} {g.role} on {g.target}"
                 for g in _grant_rows(conn, f"{column} IN ({chunk})", {})

@@ -19,9 +19,9 @@ from sqlalchemy import Connection, insert, select, text, update
 
 from groupwarden.domain.directory import Delta, Snapshot, SourceGroup, SourceUser
 from groupwarden.domain.errors import MassDeletionRefused, SyncError
-from groupwarden.services.cached import select_in
 from groupwarden.services.context import utcnow
 from groupwarden.store import bulk
+from groupwarden.store.bulk import select_in
 from groupwarden.store.db import lock_name
 from groupwarden.store.models import Group, Source, User
 

@@ -7,10 +7,10 @@ and they are the one place where SQLite and PostgreSQL differ for bulk work.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
 
 def _placeholders(conn: Connection, count: int) -> str:
@@ -78,12 +78,26 @@ def pair_keys(conn: Connection, sql: str, params: dict[str, Any]) -> set[int]:
     return {a << 32 | b for a, b in result}
 
 
-def iter_chunks(rows: Iterable[Any], size: int) -> Iterable[list[Any]]:
-    chunk: list[Any] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+# Values bound per IN list: well under SQLite's limit on bound parameters.
+CHUNK = 500
+
+
+def select_in(
+    conn: Connection, sql: str, values: Collection[Any], params: dict[str, Any] | None = None
+) -> Iterator[Sequence[Any]]:
+    """Rows of sql, whose `IN :values` is bound to values a chunk at a time."""
+    ordered: Sequence[Any] = sorted(values)
+    statement = text(sql).bindparams(bindparam("values", expanding=True))
+    for start in range(0, len(ordered), CHUNK):
+        yield from conn.execute(statement, {**(params or {}), "values": ordered[start : start + CHUNK]})
+
+
+def id_lists(ids: Collection[int]) -> Iterator[str]:
+    """The ids, sorted, as comma-separated literals CHUNK at a time, for `IN (...)` lists.
+
+    Integers only, so inlining them is safe; it lets the hot paths use the driver's cursor
+    directly, where select_in's bound lists go through SQLAlchemy.
+    """
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), CHUNK):
+        yield ", ".join(str(int(i)) for i in ordered[start : start + CHUNK])

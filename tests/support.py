@@ -34,7 +34,9 @@ class StepClock:
 
 PG_SERVER = os.environ.get("GROUPWARDEN_TEST_PG")
 BACKENDS = ["sqlite", "postgresql"] if PG_SERVER else ["sqlite"]
-TEMPLATE = "groupwarden_test_template"
+# One template per test process, so that checkouts testing side by side on one server
+# never drop each other's template.
+TEMPLATE = f"groupwarden_test_template_{os.getpid()}"
 
 
 def pg_admin_url(database: str = "postgres") -> str:

@@ -178,6 +178,15 @@ def test_export_to_a_file(synced: Cli, tmp_path: Path) -> None:
         ["audit", "--limit", "99999999999999999999"],
         ["restore", "/nonexistent/backup.json"],
         ["backup", "/nonexistent-dir/backup.json"],
+        # A final newline slipped past `^...$` with re.match; '..' and empty segments are
+        # not item path segments.
+        ["folder", "add", "prod", "x\n"],
+        ["workspace", "add", "ws\n"],
+        ["grant", "g/eng", "prod/finance\n", "writer"],
+        ["grant", "g/eng", "prod/f/finance/report\n", "writer"],
+        ["grant", "g/eng", "prod/f/finance/../../etc", "writer"],
+        ["grant", "g/eng", "prod/f/finance/a//b", "writer"],
+        ["grant", "g/eng", "prod/f/finance/./report", "writer"],
     ],
 )
 def test_bad_input_exits_2_with_a_message_and_changes_nothing(synced: Cli, args: list[str]) -> None:

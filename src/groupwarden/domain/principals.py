@@ -8,9 +8,10 @@ from typing import Literal
 
 from groupwarden.domain.errors import BadInput
 
-FOLDER_NAME = re.compile(r"^[A-Za-z0-9_]+$")
-WORKSPACE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
-ITEM_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+# Always used with fullmatch: `$` with match() also accepts a final newline.
+FOLDER_NAME = re.compile(r"[A-Za-z0-9_]+")
+WORKSPACE_ID = re.compile(r"[A-Za-z0-9_-]+")
+ITEM_NAME = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 
 PrincipalKind = Literal["g", "u"]
 
@@ -34,13 +35,13 @@ class PrincipalRef:
 
 
 def check_workspace_id(text: str) -> str:
-    if not WORKSPACE_ID.match(text):
+    if not WORKSPACE_ID.fullmatch(text):
         raise BadInput(f"bad workspace id {text!r}: use letters, digits, '-' and '_' only")
     return text
 
 
 def check_folder_name(text: str) -> str:
-    if not FOLDER_NAME.match(text):
+    if not FOLDER_NAME.fullmatch(text):
         raise BadInput(f"bad folder name {text!r}: use letters, digits and '_' only")
     return text
 
@@ -80,7 +81,9 @@ class Target:
             if not sep or not item:
                 raise BadInput(f"bad item path {text!r}: write WORKSPACE/f/FOLDER/ITEM")
             check_folder_name(folder)
-            if not ITEM_NAME.match(item):
+            if not ITEM_NAME.fullmatch(item):
                 raise BadInput(f"bad item name {item!r} in {text!r}")
+            if any(part in (".", "..") for part in item.split("/")):
+                raise BadInput(f"bad item name {item!r} in {text!r}: '.' and '..' are not path segments")
             return cls(workspace, folder, item)
         return cls(workspace, check_folder_name(rest))

@@ -386,3 +386,18 @@ def test_json_output_escapes_terminal_controls(synced: Cli, server: ScimServer) 
     assert "\x1b" not in raw
     assert "\\u001b[31mevil" in raw
     assert json.loads(raw)[0]["name"] == "\x1b[31mevil"
+
+
+def test_a_megabyte_name_is_cut_in_tables_and_kept_whole_in_the_store(
+    cli: Cli, server: ScimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    huge = "x" * 1_000_000
+    server.add_group(huge)
+    monkeypatch.setenv("SCIM_TOKEN", server.token)
+    cli.ok("sync", "--scim", server.url, "--token-env", "SCIM_TOKEN", "--name", "corp")
+    out = cli.ok("groups")
+    # Before: every row was padded to the huge name's width (4 MB for four groups).
+    assert len(out) < 5_000
+    assert "xxxx…" in out
+    names = [group["name"] for group in json.loads(cli.ok("groups", "--json"))]
+    assert huge in names

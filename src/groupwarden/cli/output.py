@@ -8,7 +8,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from groupwarden.domain.text import cell_width, printable
+from groupwarden.domain.text import cell_width, clip, printable, shorten
+
+# The widest a table cell gets: one huge name must not pad every other row to its width.
+CELL_COLUMNS = 120
 
 # C1 controls and bidi overrides survive json.dumps(ensure_ascii=False) as raw characters;
 # inside a JSON string a \u escape means the same and cannot drive the terminal.
@@ -21,8 +24,9 @@ def emit_json(data: Any) -> None:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print rows under headers, columns padded by terminal width (CJK counts double)."""
-    cells = [[printable("" if v is None else str(v)) for v in row] for row in rows]
+    """Print rows under headers, columns padded by terminal width (CJK counts double); a cell
+    wider than CELL_COLUMNS is cut, with an ellipsis."""
+    cells = [[clip("" if v is None else str(v), CELL_COLUMNS) for v in row] for row in rows]
     widths = [cell_width(h) for h in headers]
     for row in cells:
         for i, value in enumerate(row):
@@ -39,8 +43,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 
 def say(text: str) -> None:
-    sys.stdout.write("\n".join(printable(line) for line in text.split("\n")) + "\n")
+    sys.stdout.write("\n".join(printable(shorten(line)) for line in text.split("\n")) + "\n")
 
 
 def warn(text: str) -> None:
-    sys.stderr.write("\n".join(printable(line) for line in text.split("\n")) + "\n")
+    sys.stderr.write("\n".join(printable(shorten(line)) for line in text.split("\n")) + "\n")

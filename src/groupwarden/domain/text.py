@@ -38,3 +38,15 @@ def clip(text: str, width: int) -> str:
         out.append(ch)
         used += w
     return "".join(out) + "…"
+
+
+# A name or message from an identity provider can be a megabyte long. Screens, tables and
+# stored error texts show at most this much of it; the store keeps the whole value.
+SHOWN_CHARACTERS = 1000
+
+
+def shorten(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """Cut text to at most limit characters, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit} more characters cut]"

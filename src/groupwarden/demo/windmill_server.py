@@ -98,6 +98,9 @@ class Workspace:
 class _Handler(BaseHTTPRequestHandler):
     # Keep-alive, as Windmill behind any proxy would: a client reuses its connection.
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, each answer waits ~40 ms
+    # for the client's delayed ACK.
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:

@@ -263,13 +263,7 @@ class WindmillClient:
         The order is not stable between pages, so we ask for Windmill's largest page:
         offset paging over an unstable order could skip one, duplicates are refused.
         """
-        rows = self._pages(
-            "/workspaces/list_as_superadmin",
-            _WORKSPACES,
-            PageCounter("workspaces", progress),
-            per_page=MAX_PER_PAGE,
-        )
-        return _unique(self._surprise, rows, lambda w: w.id, "/workspaces/list_as_superadmin", "workspace")
+        return self._workspaces(PageCounter("workspaces", progress))
 
     def my_workspaces(self) -> list[Workspace]:
         """The workspaces the token's user belongs to."""
@@ -368,15 +362,7 @@ class WindmillClient:
             for phase in ("workspaces", "instance groups", "folders", "items", "users", "groups", "settings")
         }
         with parsed_pages_frozen():
-            listed = self._pages(
-                "/workspaces/list_as_superadmin",
-                _WORKSPACES,
-                counters["workspaces"],
-                per_page=MAX_PER_PAGE,
-            )
-            listed = _unique(
-                self._surprise, listed, lambda w: w.id, "/workspaces/list_as_superadmin", "workspace"
-            )
+            listed = self._workspaces(counters["workspaces"])
             instance_groups = self.instance_groups()
             counters["instance groups"].page(len(instance_groups))
             read = [self._pull_workspace(w, counters) for w in listed if not w.archived]
@@ -410,6 +396,11 @@ class WindmillClient:
         )
 
     # --- plumbing -----------------------------------------------------------------------------
+
+    def _workspaces(self, counter: PageCounter) -> list[Workspace]:
+        path = "/workspaces/list_as_superadmin"
+        rows = self._pages(path, _WORKSPACES, counter, per_page=MAX_PER_PAGE)
+        return _unique(self._surprise, rows, lambda w: w.id, path, "workspace")
 
     def _folders(self, workspace: str, counter: PageCounter) -> list[Folder]:
         path = f"/w/{_seg(workspace)}/folders/list"

@@ -201,6 +201,7 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         *,
         data: Mapping[str, str] | None = None,
+        json_body: Any = None,
         missing_ok: bool = False,
         passthrough: frozenset[int] = frozenset(),
     ) -> httpx.Response | None:
@@ -212,7 +213,7 @@ class HttpClient:
         for attempt in range(self.max_attempts):
             last = attempt == self.max_attempts - 1
             try:
-                response = self.client.request(method, url, params=params, data=data)
+                response = self.client.request(method, url, params=params, data=data, json=json_body)
             except httpx.TimeoutException:
                 problem = f"no answer within the timeout ({self.timeout:g} s read)"
                 if last:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from textual.widgets import Static
 from tui_helpers import (
-    answer,
     app_for,
     ask_to_revoke,
     busy_timeout,

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import event
 from textual.widgets import Static
 from tui_helpers import (
+    answer,
     app_for,
+    apply,
     ask_to_revoke,
     busy_timeout,
     choose_grant,
@@ -148,3 +152,36 @@ async def test_the_members_pane_of_an_empty_database_says_what_to_do(
         await settle(pilot)
         lookup_note = pilot.app.screen.query_one(".pane-note", Static)
         assert shown(lookup_note) == "type a userName or a display name above and press enter"
+
+
+async def test_no_statement_runs_on_the_ui_thread(tui_ctx: Context, tmp_path: Path) -> None:
+    """Every read and write of a whole tour (panes, who-can, grant, revoke, audit, lookup) runs
+    in a worker thread: the thread that runs the app never executes a statement."""
+    threads: list[int] = []
+
+    def executing(*_args: object) -> None:
+        threads.append(threading.get_ident())
+
+    event.listen(tui_ctx.engine, "before_cursor_execute", executing)
+    ui_thread = threading.get_ident()
+    async with app_for(tui_ctx, tmp_path).run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await choose_group(pilot, "ops")
+        dialog = await open_grant_dialog(pilot)
+        await type_folder(pilot, dialog, "dev/sandbox")
+        await apply(pilot)
+        screen = await choose_grant(pilot, "prod/finance", "g/ops")
+        await ask_to_revoke(pilot)
+        await answer(pilot, yes=True)
+        await pilot.press("3", "e")
+        await settle(pilot)
+        assert screen.acl.effective and screen.acl.rows
+        for keys in (("a", "2", "4", "escape"), ("u", "c", "h", "e", "n", "enter", "escape", "escape")):
+            for key in keys:
+                await pilot.press(key)
+                await settle(pilot)
+        assert isinstance(pilot.app.screen, MainScreen)
+    event.remove(tui_ctx.engine, "before_cursor_execute", executing)
+    assert threads and ui_thread not in threads
+    assert roles_on(tui_ctx, "dev/sandbox")["g/ops"] is Role.WRITER
+    assert "g/ops" not in roles_on(tui_ctx, "prod/finance")

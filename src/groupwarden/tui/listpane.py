@@ -315,7 +315,7 @@ class ListPane(Vertical):
         self.pending = True
         if not keep_cursor:
             self.loaded = False
-        self._note()
+            self._note()
         self.run_worker(
             partial(self._fetch, first or fetch, request), thread=True, exclusive=True, group="load"
         )

@@ -2,64 +2,49 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
-from textual.widgets import Input, RadioButton, Static
+from textual.widgets import Input, Static
 from tui_fixtures import NOW
-from tui_helpers import app_for, choose, settle
+from tui_helpers import (
+    answer,
+    app_for,
+    apply,
+    ask_to_revoke,
+    choose_grant,
+    choose_group,
+    choose_role,
+    main,
+    open_grant_dialog,
+    roles_on,
+    settle,
+    type_folder,
+)
 
 from groupwarden.config import SourceConfig
 from groupwarden.domain.roles import Role
 from groupwarden.services import audit, directory, grants
 from groupwarden.services.context import Context
-from groupwarden.services.grants import GrantRow
-from groupwarden.services.layout import FolderRow
 from groupwarden.tui.audit_screen import AuditScreen
 from groupwarden.tui.dialogs import ConfirmDialog, GrantDialog
 from groupwarden.tui.lookup_screen import LookupScreen
 from groupwarden.tui.main_screen import MainScreen, SyncBar
 
 
-def roles_on(ctx: Context, target: str) -> dict[str, Role]:
-    return {g.principal: g.role for g in grants.folder_grants(ctx, target)}
-
-
-def main(app: Any) -> MainScreen:
-    screen = app.screen
-    assert isinstance(screen, MainScreen)
-    return screen
-
-
-async def open_folder(pilot: Any, target: str) -> MainScreen:
-    screen = main(pilot.app)
-    await pilot.press("3")
-    await choose(pilot, screen.folders, lambda r: isinstance(r, FolderRow) and r.target == target)
-    await pilot.press("4")
-    await settle(pilot)
-    return screen
-
-
 async def test_grant_a_group_through_the_dialog(tui_ctx: Context, tmp_path: Path) -> None:
     before = roles_on(tui_ctx, "dev/sandbox")
     async with app_for(tui_ctx, tmp_path).run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = main(pilot.app)
-        await choose(pilot, screen.groups, lambda g: g.name == "ops")
-        await pilot.press("g")
-        await settle(pilot)
-        dialog = pilot.app.screen
-        assert isinstance(dialog, GrantDialog)
+        await choose_group(pilot, "ops")
+        dialog = await open_grant_dialog(pilot)
         assert dialog.query_one("#principal", Input).value == "g/ops"
-        dialog.query_one("#target", Input).focus()
-        await pilot.press(*"dev/sandbox")
-        await settle(pilot)
+        await type_folder(pilot, dialog, "dev/sandbox")
         impact = str(dialog.query_one("#impact", Static).render())
         assert "g/ops: none -> writer on dev/sandbox" in impact
         assert "1 user gain writer" in impact and "farid" in impact
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await apply(pilot)
         assert isinstance(pilot.app.screen, MainScreen)
     after = roles_on(tui_ctx, "dev/sandbox")
     assert after == {**before, "g/ops": Role.WRITER}
@@ -70,34 +55,23 @@ async def test_grant_a_group_through_the_dialog(tui_ctx: Context, tmp_path: Path
 async def test_change_a_role_from_the_acl(tui_ctx: Context, tmp_path: Path) -> None:
     async with app_for(tui_ctx, tmp_path).run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = await open_folder(pilot, "prod/finance")
-        await choose(pilot, screen.acl, lambda g: isinstance(g, GrantRow) and g.principal == "g/eng")
-        await pilot.press("g")
-        await settle(pilot)
-        dialog = pilot.app.screen
-        assert isinstance(dialog, GrantDialog)
-        assert dialog.query(RadioButton)[1].value  # writer, the role it has now
-        dialog.query(RadioButton)[2].value = True
-        await settle(pilot)
+        await choose_grant(pilot, "prod/finance", "g/eng")
+        dialog = await open_grant_dialog(pilot)
+        assert dialog.fields()[2] is Role.WRITER  # the role it has now
+        await choose_role(pilot, dialog, Role.ADMIN)
         assert "g/eng: writer -> admin on prod/finance" in str(dialog.query_one("#impact", Static).render())
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await apply(pilot)
     assert roles_on(tui_ctx, "prod/finance")["g/eng"] is Role.ADMIN
 
 
 async def test_revoke_asks_first_and_names_what_is_lost(tui_ctx: Context, tmp_path: Path) -> None:
     async with app_for(tui_ctx, tmp_path).run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = await open_folder(pilot, "prod/finance")
-        await choose(pilot, screen.acl, lambda g: isinstance(g, GrantRow) and g.principal == "g/ops")
-        await pilot.press("x")
-        await settle(pilot)
-        dialog = pilot.app.screen
-        assert isinstance(dialog, ConfirmDialog)
+        await choose_grant(pilot, "prod/finance", "g/ops")
+        dialog = await ask_to_revoke(pilot)
         assert "g/ops loses viewer on prod/finance" in dialog.body.plain
         assert "1 user lose access" in dialog.body.plain and "farid" in dialog.body.plain
-        await pilot.press("y")
-        await settle(pilot)
+        await answer(pilot, yes=True)
     assert "g/ops" not in roles_on(tui_ctx, "prod/finance")
 
 
@@ -106,16 +80,11 @@ async def test_cancel_changes_nothing(tui_ctx: Context, tmp_path: Path) -> None:
     changes = len(audit.role_changes(tui_ctx))
     async with app_for(tui_ctx, tmp_path).run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = await open_folder(pilot, "prod/finance")
-        await choose(pilot, screen.acl, lambda g: isinstance(g, GrantRow) and g.principal == "g/eng")
-        await pilot.press("x")
-        await settle(pilot)
-        await pilot.press("n")
-        await settle(pilot)
-        await pilot.press("g")
-        await settle(pilot)
-        pilot.app.screen.query(RadioButton)[0].value = True
-        await settle(pilot)
+        await choose_grant(pilot, "prod/finance", "g/eng")
+        await ask_to_revoke(pilot)
+        await answer(pilot, yes=False)
+        dialog = await open_grant_dialog(pilot)
+        await choose_role(pilot, dialog, Role.VIEWER)
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(pilot.app.screen, MainScreen)
@@ -126,17 +95,13 @@ async def test_cancel_changes_nothing(tui_ctx: Context, tmp_path: Path) -> None:
 async def test_last_admin_needs_a_second_confirmation(tui_ctx: Context, tmp_path: Path) -> None:
     async with app_for(tui_ctx, tmp_path).run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = await open_folder(pilot, "prod/finance")
-        await choose(pilot, screen.acl, lambda g: isinstance(g, GrantRow) and g.principal == "u/ana")
-        await pilot.press("x")
-        await settle(pilot)
-        await pilot.press("y")
-        await settle(pilot)
+        await choose_grant(pilot, "prod/finance", "u/ana")
+        await ask_to_revoke(pilot)
+        await answer(pilot, yes=True)
         second = pilot.app.screen
         assert isinstance(second, ConfirmDialog)
         assert "last admin of prod/finance" in second.body.plain
-        await pilot.press("y")
-        await settle(pilot)
+        await answer(pilot, yes=True)
     assert "u/ana" not in roles_on(tui_ctx, "prod/finance")
 
 
@@ -144,15 +109,10 @@ async def test_read_only_session_refuses_and_says_why(ro_ctx: Context, tmp_path:
     before = roles_on(ro_ctx, "prod/finance")
     async with app_for(ro_ctx, tmp_path).run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = await open_folder(pilot, "prod/finance")
-        await choose(pilot, screen.acl, lambda g: isinstance(g, GrantRow) and g.principal == "g/ops")
-        await pilot.press("g")
-        await settle(pilot)
-        dialog = pilot.app.screen
-        dialog.query(RadioButton)[2].value = True
-        await settle(pilot)
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await choose_grant(pilot, "prod/finance", "g/ops")
+        dialog = await open_grant_dialog(pilot)
+        await choose_role(pilot, dialog, Role.ADMIN)
+        await apply(pilot)
         assert isinstance(pilot.app.screen, GrantDialog)
         assert "read-only" in str(dialog.query_one("#error", Static).render())
         await pilot.press("escape")
@@ -164,17 +124,12 @@ async def test_read_only_session_refuses_and_says_why(ro_ctx: Context, tmp_path:
 async def test_a_stale_view_is_refused(tui_ctx: Context, tmp_path: Path) -> None:
     async with app_for(tui_ctx, tmp_path).run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = await open_folder(pilot, "prod/finance")
-        await choose(pilot, screen.acl, lambda g: isinstance(g, GrantRow) and g.principal == "g/ops")
-        await pilot.press("g")
-        await settle(pilot)
-        dialog = pilot.app.screen
-        dialog.query(RadioButton)[2].value = True
-        await settle(pilot)
+        await choose_grant(pilot, "prod/finance", "g/ops")
+        dialog = await open_grant_dialog(pilot)
+        await choose_role(pilot, dialog, Role.ADMIN)
         # Another admin changes the same grant meanwhile.
         grants.grant(tui_ctx, "g/ops", "prod/finance", "writer")
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await apply(pilot)
         assert "changed since you looked" in str(dialog.query_one("#error", Static).render())
     assert roles_on(tui_ctx, "prod/finance")["g/ops"] is Role.WRITER
 
@@ -235,8 +190,7 @@ async def test_audit_screen_cleans_up_an_orphan(tui_ctx: Context, tmp_path: Path
         await settle(pilot)
         await pilot.press("c")
         await settle(pilot)
-        await pilot.press("y")
-        await settle(pilot)
+        await answer(pilot, yes=True)
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(pilot.app.screen, MainScreen)
@@ -269,7 +223,15 @@ async def test_sync_from_a_real_scim_server_keeps_the_ui_responsive(
 ) -> None:
     from scim_server import Faults, start_scim_server
 
-    with start_scim_server(faults=Faults(delay=0.15)) as server:
+    # The second list request waits until the test lets it go: the sync is surely running.
+    gate = threading.Event()
+
+    def hold_second(request_number: int) -> None:
+        if request_number == 2:
+            gate.wait(30)
+
+    faults = Faults(before_list=hold_second)
+    with start_scim_server(faults=faults) as server:
         ids = [server.add_user(f"user{i}", display_name=f"User {i}") for i in range(5)]
         server.add_group("eng", users=ids[:3])
         server.add_group("ops", users=ids[3:])
@@ -279,12 +241,13 @@ async def test_sync_from_a_real_scim_server_keeps_the_ui_responsive(
             screen = main(pilot.app)
             assert screen.groups.rows == []
             await pilot.press("s")
-            await pilot.pause(0.2)
+            await pilot.pause()
             assert screen.syncing
             # The UI answers keys while the sync runs.
             await pilot.press("3")
             await pilot.pause()
             assert screen.active == "folders" and screen.syncing
+            gate.set()
             await settle(pilot)
             assert not screen.syncing
             text = str(screen.query_one("#sync-text", Static).render())
@@ -321,15 +284,11 @@ async def test_a_name_with_an_escape_sequence_is_shown_printable_and_still_grant
 
     async with app_for(tui_ctx, tmp_path).run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = main(pilot.app)
-        await choose(pilot, screen.groups, lambda g: g.name == ESCAPE)
-        await pilot.press("g")
-        await settle(pilot)
-        dialog = pilot.app.screen
+        await choose_group(pilot, ESCAPE)
+        dialog = await open_grant_dialog(pilot)
         shown = dialog.query_one("#principal", Input).value
         assert "\x1b" not in shown and shown == "g/\\x1b[31mevil\\x1b[0m"
         dialog.query_one("#target", Input).value = "dev/empty"
         await settle(pilot)
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await apply(pilot)
     assert roles_on(tui_ctx, "dev/empty") == {f"g/{ESCAPE}": Role.WRITER}

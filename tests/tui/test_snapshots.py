@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import RadioButton
-from tui_helpers import app_for, choose, settle
+from tui_helpers import app_for, choose, choose_grant, settle
 
 from groupwarden.config import SourceConfig
 from groupwarden.services.context import Context
-from groupwarden.services.grants import GrantRow
 from groupwarden.services.layout import FolderRow
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
@@ -47,9 +46,7 @@ def folder(target: str, *then_keys: str) -> Steps:
 
 def acl_row(target: str, principal: str, *then_keys: str) -> Steps:
     async def run(pilot: Pilot[None]) -> None:
-        await folder(target, "4")(pilot)
-        screen: Any = pilot.app.screen
-        await choose(pilot, screen.acl, lambda g: isinstance(g, GrantRow) and g.principal == principal)
+        await choose_grant(pilot, target, principal)
         for key in then_keys:
             await pilot.press(key)
             await settle(pilot)
@@ -67,6 +64,16 @@ def test_main_screen_empty_cache(
     snap_compare: Any, empty_ctx: Context, tmp_path: Path, size: tuple[int, int]
 ) -> None:
     assert snap_compare(app_for(empty_ctx, tmp_path), terminal_size=size, run_before=steps())
+
+
+def test_main_screen_empty_cache_with_a_source(snap_compare: Any, empty_ctx: Context, tmp_path: Path) -> None:
+    # Nothing synced yet, a source configured: every pane says what to do, none says "loading…".
+    source = SourceConfig("corp", "scim", "http://127.0.0.1:9/v2", token_env="GW_TUI_MISSING_TOKEN")
+    assert snap_compare(app_for(empty_ctx, tmp_path, source), terminal_size=(80, 24), run_before=steps())
+
+
+def test_user_lookup_before_typing(snap_compare: Any, empty_ctx: Context, tmp_path: Path) -> None:
+    assert snap_compare(app_for(empty_ctx, tmp_path), terminal_size=(80, 24), run_before=steps("u"))
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.theme import Theme
 
 from groupwarden.config import Settings, SourceConfig, save_setting
-from groupwarden.services.context import Context
+from groupwarden.tui.backend import Context
+from groupwarden.tui.threads import DaemonThreads
 
 
 class GroupwardenApp(App[None]):
     CSS_PATH = "groupwarden.tcss"
     TITLE = "groupwarden"
+    # ctrl+c quits at once, as in any terminal program (Textual's default only says how to quit).
+    BINDINGS = [Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
 
     def __init__(
         self,
@@ -32,6 +37,10 @@ class GroupwardenApp(App[None]):
         self.clock = clock
         if settings.theme and settings.theme in self.available_themes:
             self.theme = settings.theme
+
+    def on_load(self) -> None:
+        # Before any worker starts: quitting must not wait for a thread stuck on the network.
+        asyncio.get_running_loop().set_default_executor(DaemonThreads())
 
     def on_mount(self) -> None:
         from groupwarden.tui.main_screen import MainScreen

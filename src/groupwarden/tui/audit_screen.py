@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
-from groupwarden.domain.errors import GroupwardenError, NeedsConfirmation
-from groupwarden.services import audit, grants
-from groupwarden.services.admins import admins_everywhere
-from groupwarden.services.audit import RunEvent
-from groupwarden.services.context import Context
-from groupwarden.services.grants import GrantRow
-from groupwarden.services.reconcile import SyncDiff
+from groupwarden.tui import backend
+from groupwarden.tui.backend import Context, GrantRow, RunEvent, SyncDiff
+from groupwarden.tui.busy import Busy
 from groupwarden.tui.common import export_pane, show_help
 from groupwarden.tui.dialogs import ConfirmDialog
 from groupwarden.tui.listpane import Column, ListPane
-from groupwarden.tui.queries import orphan_principal
+from groupwarden.tui.messages import ChangeApplied, ChangeRefused, apply_change
 from groupwarden.tui.text import ago, plain, stamp
 
 TABS = ("runs", "changes", "orphans", "admins")
@@ -145,6 +142,7 @@ class AuditScreen(Screen[None]):
                     empty="no admin on any folder",
                     id="admins-list",
                 )
+        yield Busy(id="busy")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -156,10 +154,10 @@ class AuditScreen(Screen[None]):
 
     def action_reload(self) -> None:
         ctx = self.ctx
-        self.list("runs").load(lambda: audit.sync_runs(ctx), keep_cursor=True)
-        self.list("changes").load(lambda: audit.role_changes(ctx), keep_cursor=True)
-        self.list("orphans").load(lambda: grants.orphaned_grants(ctx), keep_cursor=True)
-        self.list("admins").load(lambda: admins_everywhere(ctx), keep_cursor=True)
+        self.list("runs").load(partial(backend.sync_runs, ctx), keep_cursor=True)
+        self.list("changes").load(partial(backend.role_changes, ctx), keep_cursor=True)
+        self.list("orphans").load(partial(backend.orphaned_grants, ctx), keep_cursor=True)
+        self.list("admins").load(partial(backend.admins, ctx), keep_cursor=True)
 
     @property
     def tab(self) -> str:
@@ -192,26 +190,37 @@ class AuditScreen(Screen[None]):
             return
         self.clean_up(grant)
 
-    @work(exclusive=True, group="flow")
-    async def clean_up(self, grant: GrantRow) -> None:
+    def clean_up(self, grant: GrantRow) -> None:
+        if self.query_one(Busy).active:
+            self.notify("a clean-up is still being applied; wait for its answer", markup=False)
+            return
         body = plain(
             f"Delete the orphaned grant {grant.principal} {grant.role} on {grant.target}?"
             " It grants nothing now; deleting it is recorded in the audit log."
         )
-        if not await self.app.push_screen_wait(ConfirmDialog("Clean up an orphaned grant", body, "Delete")):
-            return
-        try:
-            change = grants.revoke(
-                self.ctx, orphan_principal(grant), grant.target, expected=grant.role, confirm_last_admin=True
-            )
-        except NeedsConfirmation as exc:
-            self.notify(str(exc), severity="error", markup=False)
-            return
-        except GroupwardenError as exc:
-            self.notify(str(exc), severity="error", markup=False, timeout=10)
-            return
-        self.notify(change.describe(), markup=False)
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            self.query_one(Busy).start(f"applying: delete {grant.principal} {grant.role} on {grant.target}…")
+            ctx = self.ctx
+            # An orphan grants nothing, so removing the last admin entry of a folder is no loss.
+            apply_change(self, lambda: backend.revoke(ctx, grant, confirm_last_admin=True))
+
+        self.app.push_screen(ConfirmDialog("Clean up an orphaned grant", body, "Delete"), answered)
+
+    @on(ChangeApplied)
+    def _cleaned_up(self, message: ChangeApplied) -> None:
+        message.stop()
+        self.query_one(Busy).stop()
+        self.notify(message.change.describe(), markup=False)
         self.action_reload()
+
+    @on(ChangeRefused)
+    def _refused(self, message: ChangeRefused) -> None:
+        message.stop()
+        self.query_one(Busy).stop()
+        self.notify(message.reason, severity="error", markup=False, timeout=10)
 
     def action_help(self) -> None:
         show_help(self, "audit screen")

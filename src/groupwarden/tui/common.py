@@ -24,17 +24,14 @@ MOVING = [
 def screen_keys(screen: Screen[Any]) -> list[tuple[str, str]]:
     """The keys of this screen, its focused pane and the app, as shown by ?."""
     app: App[object] = screen.app
-    out: list[tuple[str, str]] = []
-    seen: set[str] = set()
+    # description -> its keys, in the order first seen; two keys that do one thing share a line.
+    keys: dict[str, list[str]] = {}
     for active in screen.active_bindings.values():
         node, binding = active.node, active.binding
         if not isinstance(node, Screen | App | ListPane) or not binding.description:
             continue
-        if binding.description in seen:
-            continue
-        seen.add(binding.description)
-        out.append((app.get_key_display(binding), binding.description))
-    return out + MOVING
+        keys.setdefault(binding.description, []).append(app.get_key_display(binding))
+    return [(" ".join(shown), description) for description, shown in keys.items()] + MOVING
 
 
 def show_help(screen: Screen[Any], title: str) -> None:

@@ -12,13 +12,13 @@ from textual.widgets import Button, Input, Label, OptionList, RadioButton, Radio
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from groupwarden.domain.errors import GroupwardenError, NeedsConfirmation
+from groupwarden.domain.errors import GroupwardenError
 from groupwarden.domain.roles import Role
 from groupwarden.domain.text import printable
-from groupwarden.services import access, directory, grants
-from groupwarden.services.access import Impact
-from groupwarden.services.context import Context
-from groupwarden.services.grants import Change
+from groupwarden.tui import backend
+from groupwarden.tui.backend import Change, Context, Impact
+from groupwarden.tui.busy import Busy
+from groupwarden.tui.messages import ChangeApplied, ChangeRefused, apply_change
 from groupwarden.tui.text import plain
 
 ROLES = (Role.VIEWER, Role.WRITER, Role.ADMIN)
@@ -75,6 +75,8 @@ class GrantDialog(ModalScreen[Change | None]):
         self.impact: Impact | None = None
         self.impact_for: tuple[str, str, Role] | None = None
         self.confirm_last_admin = False
+        # A change was sent and its answer has not come back yet.
+        self.applying = False
         self.suggest_for = "principal"
         self._principal_values: list[str] = []
         # An Input shows its value raw, control characters included, so a field holds the
@@ -104,6 +106,7 @@ class GrantDialog(ModalScreen[Change | None]):
                     yield RadioButton(r.label, value=r is role)
             yield Static("", id="impact")
             yield Static("", id="error")
+            yield Busy(id="applying")
             with Horizontal(classes="buttons"):
                 yield Button("Apply  ctrl+s", variant="primary", id="apply", compact=True)
                 yield Button("Cancel  esc", id="cancel", compact=True)
@@ -167,7 +170,7 @@ class GrantDialog(ModalScreen[Change | None]):
         text = query.split("/", 1)[1] if query[:2] in ("g/", "u/") else query
         kind = query[:2] if query[:2] in ("g/", "u/") else ""
         try:
-            found = directory.search_principals(self.ctx, text, 20) if text.strip() else []
+            found = backend.search_principals(self.ctx, text, 20) if text.strip() else []
         except GroupwardenError:
             found = []
         found = [m for m in found if m.principal.startswith(kind)]
@@ -222,7 +225,7 @@ class GrantDialog(ModalScreen[Change | None]):
     def compute_impact(self, principal: str, target: str, role: Role) -> None:
         worker = get_current_worker()
         try:
-            impact: Impact | str = access.preview_change(self.ctx, principal, target, role)
+            impact: Impact | str = backend.preview_change(self.ctx, principal, target, role)
         except GroupwardenError as exc:
             impact = str(exc)
         if not worker.is_cancelled:
@@ -239,38 +242,58 @@ class GrantDialog(ModalScreen[Change | None]):
         panel.update(impact_text(impact))
 
     def action_cancel(self) -> None:
+        if self.applying:
+            # The change may already be written: the dialog stays until the answer says so.
+            self.query_one("#error", Static).update(
+                plain("still applying: this closes when the database answers")
+            )
+            return
         self.dismiss(None)
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
-        self.dismiss(None)
+        self.action_cancel()
 
     @on(Button.Pressed, "#apply")
     def action_apply(self) -> None:
         asked = self.fields()
         error = self.query_one("#error", Static)
+        if self.applying:
+            return
         if self.impact is None or self.impact_for != asked:
             error.update(plain("wait for the impact preview (or fix what it reports), then apply"))
             return
         principal, target, role = asked
-        try:
-            change = grants.grant(
-                self.ctx,
-                principal,
-                target,
-                role,
-                expected=self.impact.before,
-                confirm_last_admin=self.confirm_last_admin,
-            )
-        except NeedsConfirmation as exc:
+        ctx, expected, confirm = self.ctx, self.impact.before, self.confirm_last_admin
+        self.applying = True
+        error.update("")
+        self.query_one(Busy).start(f"applying: {principal} {role} on {target}…")
+        apply_change(
+            self,
+            lambda: backend.grant(
+                ctx, principal, target, role, expected=expected, confirm_last_admin=confirm
+            ),
+        )
+
+    @on(ChangeApplied)
+    def _applied(self, message: ChangeApplied) -> None:
+        message.stop()
+        self.applying = False
+        self.query_one(Busy).stop()
+        self.dismiss(message.change)
+
+    @on(ChangeRefused)
+    def _refused(self, message: ChangeRefused) -> None:
+        message.stop()
+        self.applying = False
+        self.query_one(Busy).stop()
+        error = self.query_one("#error", Static)
+        if message.needs_confirmation:
             self.confirm_last_admin = True
-            error.update(plain(f"{exc}. Press apply again to confirm."))
+            error.update(plain(f"{message.reason}. Press apply again to confirm."))
             self.query_one("#apply", Button).label = "Confirm: remove the last admin"
             return
-        except GroupwardenError as exc:
-            error.update(plain(str(exc)))
-            return
-        self.dismiss(change)
+        error.update(plain(message.reason))
 
 
 class ConfirmDialog(ModalScreen[bool]):

@@ -16,8 +16,8 @@ from textual.containers import Vertical
 from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
-from textual.worker import get_current_worker
 
+from groupwarden.tui.messages import LoadFailed, LoadFinished, LoadRequest
 from groupwarden.tui.text import one_line, plain
 
 
@@ -30,8 +30,38 @@ class Column:
     style: Callable[[Any], str] | None = None
 
 
-# A load of at least this many rows freezes the objects alive then (see ListPane._fetched).
+# A list of at least this many rows freezes the objects alive then (see Frozen).
 FREEZE_ROWS = 10_000
+
+
+class Frozen:
+    """gc.freeze() while some pane holds a long list; gc.unfreeze() once none does.
+
+    Tens of thousands of rows make each full garbage collection take 100-300 ms, and one comes
+    every few keys. The rows hold no cycles (they are freed by reference counting all the same):
+    leaving what is alive out of every later collection makes a collection scan only what was
+    made since. Once no pane holds a long list, everything frozen is handed back to the
+    collector, so nothing stays out of its reach for the rest of the process.
+    """
+
+    def __init__(self) -> None:
+        self.holders: set[int] = set()
+
+    def hold(self, pane: object, long_list: bool) -> None:
+        if long_list:
+            self.holders.add(id(pane))
+            gc.freeze()
+        elif id(pane) in self.holders:
+            self.release(pane)
+
+    def release(self, pane: object) -> None:
+        if id(pane) in self.holders:
+            self.holders.discard(id(pane))
+            if not self.holders:
+                gc.unfreeze()
+
+
+frozen = Frozen()
 
 
 def search_keys_of(
@@ -132,6 +162,10 @@ class ListPane(Vertical):
         self._note_text = ""
         # A load is running: the rows may be about to change, so they are not complete yet.
         self.pending = False
+        # The newest load asked for; an answer to an older one is dropped.
+        self.serial = 0
+        # The note while nothing was asked for yet (say, a user lookup before a name is typed).
+        self.idle = empty
 
     def compose(self) -> ComposeResult:
         yield NavTable(cursor_type="row", zebra_stripes=True)
@@ -139,6 +173,9 @@ class ListPane(Vertical):
         yield FilterInput(
             placeholder="filter: type to narrow, enter to keep, esc to clear", classes="pane-filter"
         )
+
+    def on_unmount(self) -> None:
+        frozen.release(self)
 
     def on_mount(self) -> None:
         self.border_title = self.title
@@ -179,6 +216,7 @@ class ListPane(Vertical):
     ) -> None:
         at = self.table.cursor_row if keep_cursor else 0
         self.rows = list(rows)
+        frozen.hold(self, len(self.rows) >= FREEZE_ROWS)
         self.keys = keys
         self.matched = ""
         self.loaded = True
@@ -224,10 +262,13 @@ class ListPane(Vertical):
             cells.append(cell)
         return cells
 
+    def refresh_note(self) -> None:
+        self._note()
+
     def _note(self) -> None:
         total, found = len(self.rows), len(self.matches)
         if not self.loaded:
-            text = "loading…"
+            text = "loading…" if self.pending else self.idle
         elif not total:
             text = self.empty
         elif self.needle and not found:
@@ -268,65 +309,56 @@ class ListPane(Vertical):
         With first, only first() runs now (PAGE rows, quick to read); fetch runs when all rows
         are needed: scrolling past them, filtering, exporting (see when_complete).
         """
+        self.serial += 1
+        request = LoadRequest(self.serial, columns, empty, keep_cursor, fetch if first else None)
+        self.rest = None
+        self.pending = True
         if not keep_cursor:
             self.loaded = False
             self._note()
-        self.rest = None
-        self.pending = True
         self.run_worker(
-            partial(self._fetch, first or fetch, columns, empty, keep_cursor, fetch if first else None),
-            thread=True,
-            exclusive=True,
-            group="load",
+            partial(self._fetch, first or fetch, request), thread=True, exclusive=True, group="load"
         )
 
-    def _fetch(
-        self,
-        fetch: Callable[[], Sequence[Any]],
-        columns: Sequence[Column] | None,
-        empty: str | None,
-        keep_cursor: bool,
-        rest: Callable[[], Sequence[Any]] | None,
-    ) -> None:
-        worker = get_current_worker()
+    def _fetch(self, fetch: Callable[[], Sequence[Any]], request: LoadRequest) -> None:
         try:
-            rows, note = fetch(), empty
+            # A plain list, made here: no row is read from the database when the UI indexes it.
+            rows = list(fetch())
         except Exception as exc:
             # A pane that cannot load says why in its note; the rest of the UI goes on.
-            rows, note, rest = [], one_line(exc), None
-        if len(rows) < self.PAGE:
-            # A first page (PAGE rows asked for) that came back short already holds every row.
-            rest = None
+            self.post_message(LoadFailed(request, one_line(exc)))
+            return
         keys = None
-        if rest is None and len(rows) > self.PAGE:
+        if request.rest is None and len(rows) > self.PAGE:
             # Every row of a long list is read when it is needed, mostly to filter it: build the
             # filter's keys here, off the UI thread, not on the first key typed.
-            keys = search_keys_of(rows, self.search, columns or self.columns)
-        if not worker.is_cancelled:
-            self.app.call_from_thread(self._fetched, rows, columns, note, keep_cursor, rest, keys)
+            keys = search_keys_of(rows, self.search, request.columns or self.columns)
+        self.post_message(LoadFinished(request, rows, keys))
+
+    @on(LoadFailed)
+    def _load_failed(self, message: LoadFailed) -> None:
+        message.stop()
+        if message.request.serial == self.serial:
+            self._fetched(message.request, [], None, message.error, complete=True)
+
+    @on(LoadFinished)
+    def _load_finished(self, message: LoadFinished) -> None:
+        message.stop()
+        if message.request.serial == self.serial:
+            # A first page (PAGE rows asked for) that came back short already holds every row.
+            complete = message.request.rest is None or len(message.rows) < self.PAGE
+            self._fetched(message.request, message.rows, message.keys, message.request.empty, complete)
 
     def _fetched(
-        self,
-        rows: Sequence[Any],
-        columns: Sequence[Column] | None,
-        empty: str | None,
-        keep_cursor: bool,
-        rest: Callable[[], Sequence[Any]] | None,
-        keys: list[str] | None,
+        self, request: LoadRequest, rows: list[Any], keys: list[str] | None, empty: str | None, complete: bool
     ) -> None:
         self.pending = False
-        if columns is not None:
-            self.set_columns(columns)
-        self.set_rows(rows, empty=empty, keep_cursor=keep_cursor, keys=keys)
-        if len(rows) >= FREEZE_ROWS:
-            # Tens of thousands of rows make each full garbage collection take 100-300 ms, and one
-            # comes every few keys. The rows live until the next load and hold no cycles (they are
-            # freed by reference counting all the same): leave what is alive now out of every
-            # later collection, so a collection scans only what was made since.
-            gc.freeze()
-        self.rest = rest
+        if request.columns is not None:
+            self.set_columns(request.columns)
+        self.set_rows(rows, empty=empty, keep_cursor=request.keep_cursor, keys=keys)
+        self.rest = None if complete else request.rest
         self.post_message(self.Loaded(self))
-        if rest is None:
+        if self.rest is None:
             waiting, self._when_complete = self._when_complete, []
             for callback in waiting:
                 callback()

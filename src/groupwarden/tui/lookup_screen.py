@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,8 +16,8 @@ from textual.worker import get_current_worker
 
 from groupwarden.domain.errors import GroupwardenError
 from groupwarden.domain.text import printable
-from groupwarden.services import access, directory
-from groupwarden.services.context import Context
+from groupwarden.tui import backend
+from groupwarden.tui.backend import Context
 from groupwarden.tui.common import export_pane, show_help
 from groupwarden.tui.listpane import Column, ListPane
 from groupwarden.tui.text import plain
@@ -46,7 +48,7 @@ class LookupScreen(Screen[None]):
                 Column("role", 7, lambda a: a.role),
                 Column("why", 70, lambda a: a.explanation),
             ],
-            empty="type a user above",
+            empty="type a userName or a display name above and press enter",
             id="access-list",
         )
         yield Footer()
@@ -68,7 +70,7 @@ class LookupScreen(Screen[None]):
         worker = get_current_worker()
         text = query.removeprefix("u/").strip()
         try:
-            found = directory.search_principals(self.ctx, text, 40) if text else []
+            found = backend.search_principals(self.ctx, text, 40) if text else []
         except GroupwardenError:
             found = []
         users = [(m.principal[2:], m.detail) for m in found if m.principal.startswith("u/")][:8]
@@ -111,7 +113,7 @@ class LookupScreen(Screen[None]):
         self.query_one(OptionList).display = False
         self.user = name
         self.results.border_title = Text.assemble("Access of ", plain(f"u/{name}", 40))
-        self.results.load(lambda: access.access_of(ctx, name)[1], empty=f"u/{name} reaches no folder")
+        self.results.load(partial(backend.access_of, ctx, name), empty=f"u/{name} reaches no folder")
         self.results.focus_table()
 
     def action_back(self) -> None:

@@ -18,19 +18,21 @@ from textual.widgets import Footer, ProgressBar, Static
 
 from groupwarden.config import Settings, SourceConfig
 from groupwarden.domain.directory import Progress
-from groupwarden.domain.errors import GroupwardenError, NeedsConfirmation
 from groupwarden.domain.roles import Role
-from groupwarden.services import access, grants
-from groupwarden.services.access import UserAccess
-from groupwarden.services.context import Context
-from groupwarden.services.directory import GroupRow, MemberRow
-from groupwarden.services.grants import Change, GrantRow
-from groupwarden.services.layout import FolderRow
-from groupwarden.services.reconcile import DeletionGuard
-from groupwarden.services.sync import SyncReport
+from groupwarden.tui import backend
+from groupwarden.tui.backend import Change, Context, FolderRow, GrantRow, GroupRow, MemberRow, UserAccess
+from groupwarden.tui.busy import Busy
 from groupwarden.tui.common import export_pane, show_help
 from groupwarden.tui.dialogs import ConfirmDialog, GrantDialog, impact_text
 from groupwarden.tui.listpane import ListPane
+from groupwarden.tui.messages import (
+    ChangeApplied,
+    ChangeRefused,
+    SyncFailed,
+    SyncFinished,
+    SyncProgressed,
+    apply_change,
+)
 from groupwarden.tui.panes import AclPane, FoldersPane, GroupsPane, MembersPane
 from groupwarden.tui.text import ago, one_line, plain
 
@@ -123,6 +125,8 @@ class MainScreen(Screen[None]):
         self.source = source
         self.clock = clock
         self.syncing = False
+        # The grant being revoked, from the question until the database's answer.
+        self.revoking: GrantRow | None = None
         # started: the groups' first rows arrived; ready: the other panes were asked to load,
         # which waits for those rows to be painted so no worker competes with the first paint.
         self.started = False
@@ -136,10 +140,14 @@ class MainScreen(Screen[None]):
             yield FoldersPane(self.ctx)
             yield AclPane(self.ctx)
         yield SyncBar(id="syncbar")
+        yield Busy(id="busy")
         yield Static("", id="status")
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.source is None:
+            # "press s" would only be told there is nothing to sync.
+            self.groups.empty = "no groups yet: add a source under [sources] in the config file"
         self.query_one(SyncBar).display = False
         # Only the groups first: the other panes load once its first rows are on screen.
         self.groups.reload()
@@ -220,11 +228,23 @@ class MainScreen(Screen[None]):
     def _loaded(self, event: ListPane.Loaded) -> None:
         if event.pane is self.groups:
             self.update_status()
+            self._say_what_to_do()
             if not self.started:
                 self.started = True
                 self.call_after_refresh(self._load_other_panes)
             else:
                 self._follow_group()
+
+    def _say_what_to_do(self) -> None:
+        """With no group at all, the members pane says how to get some, not "loading…"."""
+        if self.groups.rows or self.members.group is not None:
+            return
+        if self.source is None:
+            hint = "no groups yet: add a source to the config file, then press s"
+        else:
+            hint = "no groups yet: press s to sync, or run a sync from the command line"
+        self.members.idle = hint
+        self.members.refresh_note()
 
     def _load_other_panes(self) -> None:
         self.ready = True
@@ -300,50 +320,70 @@ class MainScreen(Screen[None]):
         if grant is None:
             self.notify("select a grant in the ACL pane (4) first, then press x", markup=False)
             return
-        self.revoke_flow(grant)
-
-    @work(exclusive=True, group="flow")
-    async def revoke_flow(self, grant: GrantRow) -> None:
-        import asyncio
-
-        from groupwarden.tui.queries import orphan_principal
-
-        principal = orphan_principal(grant) if grant.orphaned else grant.principal
+        if self.revoking is not None:
+            self.notify("a revoke is still being applied; wait for its answer", markup=False)
+            return
+        self.revoking = grant
         body = Text()
         body.append_text(plain(f"{grant.principal} loses {grant.role} on {grant.target}."))
-        if not grant.orphaned:
-            try:
-                impact = await asyncio.to_thread(
-                    access.preview_change, self.ctx, principal, grant.target, None
-                )
-                body.append("\n")
-                body.append_text(impact_text(impact))
-            except GroupwardenError as exc:
-                body.append_text(plain(f"\n(impact unknown: {one_line(exc)})"))
-        else:
+        if grant.orphaned:
             body.append("\nThis grant is orphaned: it grants nothing now.")
-        if not await self.app.push_screen_wait(ConfirmDialog("Revoke a grant", body, "Revoke")):
+            self._ask_revoke(grant, body)
             return
-        confirm = False
-        while True:
-            try:
-                change = grants.revoke(
-                    self.ctx, principal, grant.target, expected=grant.role, confirm_last_admin=confirm
-                )
-            except NeedsConfirmation as exc:
-                question = Text.assemble(plain(str(exc)), "\n\nRemove the last admin anyway?")
-                if confirm or not await self.app.push_screen_wait(
-                    ConfirmDialog("Last admin", question, "Remove the last admin")
-                ):
+        self.query_one(Busy).start("computing the impact…")
+        self.preview_revoke(grant, body)
+
+    @work(thread=True, exclusive=True, group="preview")
+    def preview_revoke(self, grant: GrantRow, body: Text) -> None:
+        try:
+            impact = impact_text(backend.preview_revoke(self.ctx, grant))
+            body.append("\n")
+            body.append_text(impact)
+        except Exception as exc:
+            body.append_text(plain(f"\n(impact unknown: {one_line(exc)})"))
+        self.app.call_from_thread(self._ask_revoke, grant, body)
+
+    def _ask_revoke(self, grant: GrantRow, body: Text) -> None:
+        self.query_one(Busy).stop()
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._revoke(grant, confirm_last_admin=False)
+            else:
+                self.revoking = None
+
+        self.app.push_screen(ConfirmDialog("Revoke a grant", body, "Revoke"), answered)
+
+    def _revoke(self, grant: GrantRow, *, confirm_last_admin: bool) -> None:
+        self.query_one(Busy).start(f"applying: revoke {grant.principal} {grant.role} on {grant.target}…")
+        ctx = self.ctx
+        apply_change(self, lambda: backend.revoke(ctx, grant, confirm_last_admin=confirm_last_admin))
+
+    @on(ChangeApplied)
+    def _revoked(self, message: ChangeApplied) -> None:
+        message.stop()
+        self.revoking = None
+        self.query_one(Busy).stop()
+        self._changed(message.change)
+
+    @on(ChangeRefused)
+    def _revoke_refused(self, message: ChangeRefused) -> None:
+        message.stop()
+        self.query_one(Busy).stop()
+        grant, self.revoking = self.revoking, None
+        if message.needs_confirmation and grant is not None:
+            question = Text.assemble(plain(message.reason), "\n\nRemove the last admin anyway?")
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.revoking = grant
+                    self._revoke(grant, confirm_last_admin=True)
+                else:
                     self.notify("nothing was changed", markup=False)
-                    return
-                confirm = True
-                continue
-            except GroupwardenError as exc:
-                self.notify(str(exc), severity="error", markup=False, timeout=10)
-                return
-            break
-        self._changed(change)
+
+            self.app.push_screen(ConfirmDialog("Last admin", question, "Remove the last admin"), answered)
+            return
+        self.notify(message.reason, severity="error", markup=False, timeout=10)
 
     def action_effective(self) -> None:
         if not self.acl.toggle_effective():
@@ -380,34 +420,40 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="sync")
     def sync_worker(self, config: SourceConfig) -> None:
-        from groupwarden.services.sync import build_source, run_sync
+        # A daemon thread (see threads.py): quitting does not wait for a sync stuck on the network.
+        def progress(step: Progress) -> None:
+            self.post_message(SyncProgressed(config.name, step))
 
-        bar = self.query_one(SyncBar)
-        guard = DeletionGuard(
-            max_fraction=self.settings.max_delete_fraction, floor=self.settings.max_delete_floor
-        )
         try:
-            source = build_source(config)
-            report = run_sync(
+            report = backend.sync(
                 self.ctx,
-                source,
-                guard=guard,
-                progress=lambda step: self.app.call_from_thread(bar.progress, config.name, step),
+                config,
+                self.settings,
+                progress,
             )
         except Exception as exc:
-            self.app.call_from_thread(self._sync_failed, one_line(exc))
+            self.post_message(SyncFailed(one_line(exc)))
             return
-        self.app.call_from_thread(self._synced, report)
+        self.post_message(SyncFinished(report))
 
-    def _synced(self, report: SyncReport) -> None:
+    @on(SyncProgressed)
+    def _sync_progressed(self, message: SyncProgressed) -> None:
+        if self.syncing:
+            self.query_one(SyncBar).progress(message.source, message.step)
+
+    @on(SyncFinished)
+    def _synced(self, message: SyncFinished) -> None:
         self.syncing = False
+        report = message.report
         text = f"synced {report.source}: {report.diff.summary()}"
         self.query_one(SyncBar).finished(text, failed=False)
         self.notify(text, markup=False, timeout=8)
         self.action_reload()
 
-    def _sync_failed(self, line: str) -> None:
+    @on(SyncFailed)
+    def _sync_failed(self, message: SyncFailed) -> None:
         self.syncing = False
+        line = message.error
         self.query_one(SyncBar).finished(f"sync failed, nothing changed: {line}", failed=True)
         self.notify(line, title="sync failed", severity="error", markup=False, timeout=10)
 

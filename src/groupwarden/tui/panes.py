@@ -9,13 +9,9 @@ from typing import Any
 
 from rich.text import Text
 
-from groupwarden.services import access, directory, grants, layout
-from groupwarden.services.context import Context
-from groupwarden.services.directory import GroupRow, MemberRow
-from groupwarden.services.grants import GrantRow
-from groupwarden.services.layout import FolderRow, WorkspaceRow
+from groupwarden.tui import backend
+from groupwarden.tui.backend import Context, FolderRow, GrantRow, GroupRow, MemberRow, WorkspaceRow, group_key
 from groupwarden.tui.listpane import Column, ListPane
-from groupwarden.tui.queries import grants_of, group_key, members_of
 from groupwarden.tui.text import ago, plain, stamp
 
 Clock = Callable[[], datetime]
@@ -51,13 +47,13 @@ class GroupsPane(ListPane):
         ctx = self.ctx
 
         def everything() -> list[GroupRow]:
-            rows = directory.list_groups(ctx)
+            rows = backend.list_groups(ctx)
             self.total = len(rows)
             return rows
 
         def first_page() -> list[GroupRow]:
-            self.total = directory.count_groups(ctx)
-            return directory.list_groups(ctx, limit=self.PAGE)
+            self.total = backend.count_groups(ctx)
+            return backend.list_groups(ctx, limit=self.PAGE)
 
         if keep_cursor and self.complete:
             # The cursor may be past the first page: keep every row.
@@ -92,11 +88,11 @@ class MembersPane(ListPane):
         self.group = group
         self.border_title = Text.assemble("2 Members of ", plain(f"g/{group.name}", 40))
         ctx, page = self.ctx, self.PAGE
-        everything = partial(members_of, ctx, group)
+        everything = partial(backend.members_of, ctx, group)
         self.load(
             everything,
             # A big group shows its first page at once; the rest is read when it is needed.
-            first=None if keep_cursor and self.complete else partial(members_of, ctx, group, page),
+            first=None if keep_cursor and self.complete else partial(backend.members_of, ctx, group, page),
             empty="this group has no members",
             keep_cursor=keep_cursor,
         )
@@ -129,14 +125,7 @@ class FoldersPane(ListPane):
         self.ctx = ctx
 
     def reload(self, keep_cursor: bool = False) -> None:
-        self.load(self._rows, keep_cursor=keep_cursor)
-
-    def _rows(self) -> list[WorkspaceRow | FolderRow]:
-        rows: list[WorkspaceRow | FolderRow] = []
-        for space in layout.list_workspaces(self.ctx):
-            rows.append(space)
-            rows.extend(space.folders)
-        return rows
+        self.load(partial(backend.workspaces_and_folders, self.ctx), keep_cursor=keep_cursor)
 
     def targets(self) -> list[str]:
         return [r.target for r in self.rows if isinstance(r, FolderRow)]
@@ -205,7 +194,7 @@ class AclPane(ListPane):
                 "4 Grants of ", plain(f"g/{group.name}", 40), " (all workspaces)"
             )
             self.load(
-                lambda: grants_of(ctx, group),
+                partial(backend.grants_of, ctx, group),
                 columns=GROUP_GRANTS,
                 empty="this group has no grants; g grants it a role",
                 keep_cursor=keep_cursor,
@@ -215,7 +204,7 @@ class AclPane(ListPane):
             if self.effective:
                 self.border_title = Text.assemble("4 Who reaches ", plain(target), " (e: grants)")
                 self.load(
-                    lambda: access.who_can(ctx, target),
+                    partial(backend.who_can, ctx, target),
                     columns=EFFECTIVE,
                     empty="nobody reaches this folder",
                     keep_cursor=keep_cursor,
@@ -223,7 +212,7 @@ class AclPane(ListPane):
             else:
                 self.border_title = Text.assemble("4 ACL of ", plain(target), " (e: effective users)")
                 self.load(
-                    lambda: grants.folder_grants(ctx, target),
+                    partial(backend.folder_grants, ctx, target),
                     columns=FOLDER_GRANTS,
                     empty="no grants on this folder; g grants a role",
                     keep_cursor=keep_cursor,

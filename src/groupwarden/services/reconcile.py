@@ -9,10 +9,9 @@ write, so the mass-deletion guard refuses before anything changes.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection
@@ -22,8 +21,7 @@ from groupwarden.domain.errors import MassDeletionRefused, SyncError
 from groupwarden.services.context import utcnow
 from groupwarden.store import sources
 from groupwarden.store import sync as cache
-from groupwarden.store.bulk import PAIR_MASK as MASK
-from groupwarden.store.bulk import pack_pair as _pack
+from groupwarden.store.bulk import PAIR_MASK, pack_pair
 from groupwarden.store.db import lock_name
 from groupwarden.store.sync import GroupRow, UserRow
 
@@ -146,9 +144,9 @@ def _source_id(conn: Connection, name: str, kind: str, url: str, *, write: bool)
     return found
 
 
-def _new_ids(count: int, write: bool, new_ids: Callable[[int], list[int]], offset: int = 0) -> list[int]:
+def _stand_in_ids(count: int, offset: int = 0) -> list[int]:
     # A dry run reserves nothing: negative ids stand in, distinct across users and groups.
-    return new_ids(count) if write else [-(i + 1) - offset for i in range(count)]
+    return [-(i + 1) - offset for i in range(count)]
 
 
 @dataclass(slots=True)
@@ -200,7 +198,8 @@ class _Plan:
         for old in rows:
             self.user_names[old.id] = old.user_name
         self.diff.users_removed = sorted(old.user_name for old in rows)
-        self.new_user_ids = _new_ids(len(self.new_users), write, partial(cache.new_user_ids, conn))
+        count = len(self.new_users)
+        self.new_user_ids = cache.new_user_ids(conn, count) if write else _stand_in_ids(count)
         for user, new_id in zip(self.new_users, self.new_user_ids, strict=True):
             self.user_ids[user.upstream_id] = new_id
             self.user_names[new_id] = user.user_name
@@ -230,8 +229,9 @@ class _Plan:
         for old in rows:
             self.group_names[old.id] = old.name
         self.diff.groups_removed = sorted(old.name for old in rows)
-        self.new_group_ids = _new_ids(
-            len(self.new_groups), write, partial(cache.new_group_ids, conn), len(self.new_users)
+        count = len(self.new_groups)
+        self.new_group_ids = (
+            cache.new_group_ids(conn, count) if write else _stand_in_ids(count, len(self.new_users))
         )
         for group, new_id in zip(self.new_groups, self.new_group_ids, strict=True):
             self.group_ids[group.upstream_id] = new_id
@@ -247,10 +247,10 @@ class _Plan:
         diff.members_removed = _names_by_group(self.members_removed, group_names, self.user_names)
         # Negative ids (dry run) were masked when packed; unmask them for the name lookups.
         diff.nested_added = sorted(
-            (group_names[_unpack(k >> 32)], group_names[_unpack(k & MASK)]) for k in self.nested_added
+            (group_names[_unpack(k >> 32)], group_names[_unpack(k & PAIR_MASK)]) for k in self.nested_added
         )
         diff.nested_removed = sorted(
-            (group_names[_unpack(k >> 32)], group_names[_unpack(k & MASK)]) for k in self.nested_removed
+            (group_names[_unpack(k >> 32)], group_names[_unpack(k & PAIR_MASK)]) for k in self.nested_removed
         )
 
     def finish(self, conn: Connection, source_id: int | None, write: bool, now: datetime | None) -> SyncDiff:
@@ -341,9 +341,9 @@ def reconcile(
     user_ids, group_ids = plan.user_ids, plan.group_ids
     for group in snapshot.groups:
         gid = group_ids[group.upstream_id]
-        high = (gid & MASK) << 32
-        wanted_members.update(high | (user_ids[m] & MASK) for m in group.user_members)
-        wanted_nested.update(high | (group_ids[m] & MASK) for m in group.group_members)
+        high = (gid & PAIR_MASK) << 32
+        wanted_members.update(high | (user_ids[m] & PAIR_MASK) for m in group.user_members)
+        wanted_nested.update(high | (group_ids[m] & PAIR_MASK) for m in group.group_members)
     plan.members_added = wanted_members - existing_members
     plan.members_removed = existing_members - wanted_members
     plan.nested_added = wanted_nested - existing_nested
@@ -433,8 +433,8 @@ def reconcile_delta(
     child_keys = {plan.group_ids[g] for g in group_refs if g in plan.group_ids} | gone_group_ids
     members = cache.user_member_keys_touching(conn, user_keys, gone_group_ids | whole_ids)
     nested = cache.group_member_keys_touching(conn, child_keys, gone_group_ids | whole_ids)
-    plan.members_removed = {k for k in members if k & MASK in gone_user_ids or k >> 32 in gone_group_ids}
-    plan.nested_removed = {k for k in nested if k & MASK in gone_group_ids or k >> 32 in gone_group_ids}
+    plan.members_removed = {k for k in members if k & PAIR_MASK in gone_user_ids or k >> 32 in gone_group_ids}
+    plan.nested_removed = {k for k in nested if k & PAIR_MASK in gone_group_ids or k >> 32 in gone_group_ids}
     members_of: dict[int, set[int]] = defaultdict(set)
     nested_in: dict[int, set[int]] = defaultdict(set)
     for pairs, by_group in ((members, members_of), (nested, nested_in)):
@@ -446,12 +446,12 @@ def reconcile_delta(
         group = change.group
         gid = plan.group_ids[group.upstream_id]
         wanted_members = {
-            _pack(gid, uid)
+            pack_pair(gid, uid)
             for m in group.user_members
             if (uid := _member_id(plan.user_ids, gone_users, m, where, group.name, "user")) is not None
         }
         wanted_nested = {
-            _pack(gid, cid)
+            pack_pair(gid, cid)
             for m in group.group_members
             if (cid := _member_id(plan.group_ids, gone_groups, m, where, group.name, "group")) is not None
         }
@@ -462,10 +462,10 @@ def reconcile_delta(
             plan.nested_removed |= nested_in[gid] - wanted_nested
             continue
         plan.members_removed |= members & {
-            _pack(gid, plan.user_ids[m]) for m in change.users_removed if m in plan.user_ids
+            pack_pair(gid, plan.user_ids[m]) for m in change.users_removed if m in plan.user_ids
         }
         plan.nested_removed |= nested & {
-            _pack(gid, plan.group_ids[m]) for m in change.groups_removed if m in plan.group_ids
+            pack_pair(gid, plan.group_ids[m]) for m in change.groups_removed if m in plan.group_ids
         }
     removed = len(plan.members_removed)
     # Counting a million memberships is the one COUNT worth skipping when the guard cannot refuse.
@@ -497,8 +497,8 @@ def _name_the_rest(conn: Connection, plan: _Plan) -> None:
     """Names for the users and groups in changed memberships that the changes do not name."""
     pairs = (plan.members_added, plan.members_removed, plan.nested_added, plan.nested_removed)
     groups = {_unpack(k >> 32) for keys in pairs for k in keys}
-    groups |= {_unpack(k & MASK) for keys in pairs[2:] for k in keys}
-    users = {_unpack(k & MASK) for keys in pairs[:2] for k in keys}
+    groups |= {_unpack(k & PAIR_MASK) for keys in pairs[2:] for k in keys}
+    users = {_unpack(k & PAIR_MASK) for keys in pairs[:2] for k in keys}
     plan.group_names.update(cache.group_names(conn, groups - plan.group_names.keys()))
     plan.user_names.update(cache.user_names(conn, users - plan.user_names.keys()))
 
@@ -513,7 +513,7 @@ def _names_by_group(
 ) -> dict[str, list[str]]:
     by_group: dict[int, list[int]] = defaultdict(list)
     for key in keys:
-        by_group[_unpack(key >> 32)].append(_unpack(key & MASK))
+        by_group[_unpack(key >> 32)].append(_unpack(key & PAIR_MASK))
     out: dict[str, list[str]] = {}
     for gid, uids in by_group.items():
         names = sorted(user_names[u] for u in uids[: MAX_NAMES_PER_GROUP * 4])

@@ -26,13 +26,13 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generate import Params, generate
-from groupwarden.services.cached import store_sync_state
 from groupwarden.services.context import Context
 from groupwarden.services.reconcile import DeletionGuard, reconcile
 from groupwarden.services.sync import run_sync
 from groupwarden.sources.graph import GraphSource
 from groupwarden.sources.okta import OktaSource
 from groupwarden.store.db import write_transaction
+from groupwarden.store.sources import store_sync_state
 from okta_graph_servers import start_pages_process
 
 TARGET_FETCH = 1.5

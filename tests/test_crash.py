@@ -58,12 +58,12 @@ def test_sync_killed_at_any_moment_leaves_before_or_after(
     before, after, took = states(ctx)
     ctx.close()
     # Start again from the state before the second sync: a fresh cache with generation 1.
-    from support import new_pg_database, pg_admin_url
+    from support import TEMPLATE, new_pg_database, pg_admin_url
 
     if backend == "sqlite":
         fresh = str(tmp_path / f"fresh-{moment}.db")
     else:
-        fresh = pg_admin_url(new_pg_database("groupwarden_test_template"))
+        fresh = pg_admin_url(new_pg_database(TEMPLATE))
     again = Context.open(fresh)
     sync_snapshot(again, big_snapshot(USERS, 1))
     assert export_json(again) == before

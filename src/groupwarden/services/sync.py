@@ -15,16 +15,17 @@ from groupwarden.config import Settings, SourceConfig
 from groupwarden.domain.directory import Progress, ProgressCallback, Snapshot
 from groupwarden.domain.errors import BadInput, MassDeletionRefused, SyncError
 from groupwarden.services.audit import record_run
-from groupwarden.services.cached import cached_rows, cached_snapshot, store_sync_state, sync_state
+from groupwarden.services.cached import cached_rows, cached_snapshot
 from groupwarden.services.context import Context
 from groupwarden.services.reconcile import DeletionGuard, SyncDiff, reconcile, reconcile_delta
 from groupwarden.sources.base import Fetched, IncrementalSource, Previous, Source
-from groupwarden.store.db import refresh_statistics, write_transaction
+from groupwarden.store.db import write_transaction
+from groupwarden.store.sources import store_sync_state, sync_state
+from groupwarden.store.sync import refresh_directory_statistics
 
 # After a sync this big, PostgreSQL's planner statistics are stale enough to pick bad
 # plans (access took 3x longer right after a first 1M-membership load); refresh them.
 BIG_CHANGE = 10_000
-DIRECTORY_TABLES = ("users", "instance_groups", "user_memberships", "group_memberships")
 
 
 @dataclass(slots=True)
@@ -144,7 +145,7 @@ def fetch_for_sync(
     previous: Previous | None = None
     if not full:
         with ctx.engine.connect() as conn:
-            state, _ = sync_state(conn, source.name)
+            state = sync_state(conn, source.name).cursor
         if state is not None:
 
             def load() -> Snapshot:
@@ -181,7 +182,7 @@ def _apply(
 def refresh_after(ctx: Context, diff: SyncDiff) -> None:
     """What a committed sync that changed a lot leaves to do: fresh planner statistics."""
     if diff.changed_rows() >= BIG_CHANGE:
-        refresh_statistics(ctx.engine, DIRECTORY_TABLES)
+        refresh_directory_statistics(ctx.engine)
 
 
 def run_sync(

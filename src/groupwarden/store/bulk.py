@@ -101,3 +101,17 @@ def id_lists(ids: Collection[int]) -> Iterator[str]:
     ordered = sorted(ids)
     for start in range(0, len(ordered), CHUNK):
         yield ", ".join(str(int(i)) for i in ordered[start : start + CHUNK])
+
+
+# Pairs of ids (group, member) packed into one int, as pair_keys returns them: each id
+# masked to 32 bits, so the negative ids of a dry run pack too.
+PAIR_MASK = (1 << 32) - 1
+
+
+def pack_pair(first: int, second: int) -> int:
+    return (first & PAIR_MASK) << 32 | (second & PAIR_MASK)
+
+
+def unpack_pairs(keys: Collection[int]) -> list[tuple[int, int]]:
+    """Packed pairs of real (positive) ids back into tuples, for the bulk writes."""
+    return [(k >> 32, k & PAIR_MASK) for k in keys]

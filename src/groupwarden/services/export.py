@@ -12,76 +12,54 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import text
-
 from groupwarden.services.context import Context
 from groupwarden.services.grants import all_grants
+from groupwarden.store import export as store
 
 EXPORT_VERSION = 1
 
 
 def export_data(ctx: Context) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
-        users = conn.execute(
-            text(
-                "SELECT u.id, u.upstream_id, u.user_name, u.display_name, u.emails, u.active,"
-                " u.raw_status, s.name FROM users u JOIN sources s ON s.id = u.source_id"
-                " WHERE u.removed_at IS NULL"
-            )
-        ).all()
-        groups = conn.execute(
-            text(
-                "SELECT g.id, g.upstream_id, g.name, s.name, g.description, g.kind"
-                " FROM instance_groups g JOIN sources s ON s.id = g.source_id"
-                " WHERE g.removed_at IS NULL"
-            )
-        ).all()
+        users = store.live_users(conn)
+        groups = store.live_groups(conn)
         user_members: dict[int, list[str]] = defaultdict(list)
-        for gid, user_name in conn.execute(
-            text("SELECT m.group_id, u.user_name FROM user_memberships m JOIN users u ON u.id = m.user_id")
-        ):
-            user_members[gid].append(user_name)
+        for m in store.user_members(conn):
+            user_members[m.group_id].append(m.user_name)
         group_members: dict[int, list[str]] = defaultdict(list)
-        for parent, child_upstream in conn.execute(
-            text(
-                "SELECT m.parent_id, g.upstream_id FROM group_memberships m"
-                " JOIN instance_groups g ON g.id = m.child_id"
-            )
-        ):
-            group_members[parent].append(child_upstream)
-        spaces = conn.execute(text("SELECT id, name FROM workspaces ORDER BY id")).all()
-        folders = conn.execute(
-            text("SELECT workspace_id, name, summary FROM folders ORDER BY workspace_id, name")
-        ).all()
+        for n in store.group_members(conn):
+            group_members[n.parent_id].append(n.child_upstream_id)
+        spaces = store.workspaces(conn)
+        folders = store.folders(conn)
         grants = all_grants(conn)
 
     out_users = sorted(
         (
             {
-                "id": r[1],
-                "user_name": r[2],
-                "display_name": r[3],
-                "emails": r[4].split("\n") if r[4] else [],
-                "active": bool(r[5]),
-                "status": r[6],
-                "source": r[7],
+                "id": u.upstream_id,
+                "user_name": u.user_name,
+                "display_name": u.display_name,
+                "emails": u.emails.split("\n") if u.emails else [],
+                "active": bool(u.active),
+                "status": u.raw_status,
+                "source": u.source,
             }
-            for r in users
+            for u in users
         ),
         key=lambda u: (u["user_name"], u["source"], u["id"]),
     )
     out_groups = sorted(
         (
             {
-                "id": r[1],
-                "name": r[2],
-                "source": r[3],
-                "description": r[4],
-                "kind": r[5],
-                "members": sorted(user_members.get(r[0], [])),
-                "groups": sorted(group_members.get(r[0], [])),
+                "id": g.upstream_id,
+                "name": g.name,
+                "source": g.source,
+                "description": g.description,
+                "kind": g.kind,
+                "members": sorted(user_members.get(g.id, [])),
+                "groups": sorted(group_members.get(g.id, [])),
             }
-            for r in groups
+            for g in groups
         ),
         key=lambda g: (g["name"], g["source"], g["id"]),
     )
@@ -97,11 +75,11 @@ def export_data(ctx: Context) -> dict[str, Any]:
         else:
             live[(g.workspace, g.folder)].append(entry)
     by_space: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for workspace, name, summary in folders:
-        key = (workspace, name)
+    for f in folders:
+        key = (f.workspace_id, f.name)
         folder: dict[str, Any] = {
-            "name": name,
-            "summary": summary,
+            "name": f.name,
+            "summary": f.summary,
             "grants": sorted(live.get(key, []), key=lambda e: e["principal"]),
         }
         if key in items:
@@ -109,13 +87,13 @@ def export_data(ctx: Context) -> dict[str, Any]:
                 {"path": path, "grants": sorted(entries, key=lambda e: e["principal"])}
                 for path, entries in sorted(items[key].items())
             ]
-        by_space[workspace].append(folder)
+        by_space[f.workspace_id].append(folder)
     return {
         "format": "groupwarden-export",
         "version": EXPORT_VERSION,
         "groups": out_groups,
         "users": out_users,
-        "workspaces": [{"id": i, "name": n, "folders": by_space.get(i, [])} for i, n in spaces],
+        "workspaces": [{"id": w.id, "name": w.name, "folders": by_space.get(w.id, [])} for w in spaces],
         "orphaned_grants": sorted(orphaned, key=lambda e: (e["target"], e["principal"])),
     }
 

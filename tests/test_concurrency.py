@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from groupwarden.domain.audit_chain import ChainCheck
 from groupwarden.domain.errors import GroupwardenError
+from groupwarden.services.audit import verify_chain
 from groupwarden.services.context import Context
 from groupwarden.services.export import export_data
 from groupwarden.services.grants import folder_grants, grant
@@ -61,6 +63,19 @@ def test_racing_role_changes_lose_no_update(ctx: Context, db_url: str) -> None:
     for previous, current in pairwise(chain):
         assert current[0] == previous[1]
     assert final == chain[-1][1]
+    assert verify_chain(ctx) == ChainCheck(done, None)
+
+
+def test_role_changes_on_different_folders_at_once_keep_one_audit_chain(ctx: Context, db_url: str) -> None:
+    """No folder lock orders these changes: the audit chain's own lock must, or two events
+    would link to the same predecessor."""
+    prepared(ctx)
+    for n in range(3):
+        add_folder(ctx, "prod", f"team{n}")
+    workers = [start("race", db_url, f"admin{n}", "40", f"prod/team{n}") for n in range(3)]
+    done = sum(int(str(finish(w)["done"])) for w in workers)
+    assert done == 120
+    assert verify_chain(ctx) == ChainCheck(120, None)
 
 
 def test_sync_and_role_changes_at_once_both_land_whole(ctx: Context, db_url: str) -> None:

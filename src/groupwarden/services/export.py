@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
+from groupwarden.domain.text import csv_cell, safe_json
 from groupwarden.services.context import Context
+from groupwarden.services.files import write_private
 from groupwarden.services.grants import all_grants
 from groupwarden.store import export as store
 
@@ -98,8 +100,14 @@ def export_data(ctx: Context) -> dict[str, Any]:
     }
 
 
+def save_export(path: Path, text: str) -> None:
+    """Write an export to path: owner-only, put in place atomically, never through a symlink."""
+    write_private(path, "export", lambda out: out.write(text))
+
+
 def export_json(ctx: Context) -> str:
-    return json.dumps(export_data(ctx), ensure_ascii=False, indent=2, sort_keys=False) + "\n"
+    """The export as JSON, with every control, C1 and bidi character escaped."""
+    return safe_json(export_data(ctx)) + "\n"
 
 
 CSV_COLUMNS = [
@@ -118,13 +126,20 @@ CSV_COLUMNS = [
 
 
 def export_csv(ctx: Context) -> str:
-    """One flat table: a row per user, per direct membership, per nested group, per grant."""
+    """One flat table: a row per user, per direct membership, per nested group, per grant.
+
+    Every cell is safe to print and to open in a spreadsheet (domain.text.csv_cell).
+    """
     data = export_data(ctx)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
+
+    def row(fields: dict[str, str]) -> None:
+        writer.writerow({column: csv_cell(value) for column, value in fields.items()})
+
     for u in data["users"]:
-        writer.writerow(
+        row(
             {
                 "record": "user",
                 "source": u["source"],
@@ -134,9 +149,9 @@ def export_csv(ctx: Context) -> str:
             }
         )
     for g in data["groups"]:
-        writer.writerow({"record": "group", "source": g["source"], "group_id": g["id"], "group": g["name"]})
+        row({"record": "group", "source": g["source"], "group_id": g["id"], "group": g["name"]})
         for member in g["members"]:
-            writer.writerow(
+            row(
                 {
                     "record": "member",
                     "source": g["source"],
@@ -146,7 +161,7 @@ def export_csv(ctx: Context) -> str:
                 }
             )
         for child in g["groups"]:
-            writer.writerow(
+            row(
                 {
                     "record": "nested",
                     "source": g["source"],
@@ -160,10 +175,10 @@ def export_csv(ctx: Context) -> str:
         for folder in space["folders"]:
             target = f"{space['id']}/{folder['name']}"
             for grant in folder["grants"]:
-                writer.writerow({"record": "grant", "target": target, "orphaned": "false", **grant})
+                row({"record": "grant", "target": target, "orphaned": "false", **grant})
             for item in folder.get("items", []):
                 for grant in item["grants"]:
-                    writer.writerow(
+                    row(
                         {
                             "record": "grant",
                             "target": f"{space['id']}/{item['path']}",
@@ -172,7 +187,7 @@ def export_csv(ctx: Context) -> str:
                         }
                     )
     for grant in data["orphaned_grants"]:
-        writer.writerow(
+        row(
             {
                 "record": "grant",
                 "target": grant["target"],

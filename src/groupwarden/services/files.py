@@ -12,7 +12,7 @@ from typing import TextIO
 from groupwarden.domain.errors import BadInput
 
 
-def write_private(path: Path, what: str, write: Callable[[TextIO], None]) -> None:
+def write_private(path: Path, what: str, write: Callable[[TextIO], object]) -> None:
     """Write a file readable by its owner only, and put it at path in one rename.
 
     The temporary file is made next to path under a random name, created exclusively and

@@ -86,13 +86,18 @@ def _read(path: Path) -> dict[str, Any]:
     if not isinstance(tables, dict) or set(tables) != set(TABLES):
         unknown = sorted(set(tables) - set(TABLES)) if isinstance(tables, dict) else []
         extra = f" (unknown: {', '.join(map(str, unknown))})" if unknown else ""
-        raise BadInput(f"{path}: the backup does not hold exactly the tables {', '.join(TABLES)}{extra}")
+        raise BadInput(
+            f"{path}: the backup does not hold exactly the tables {', '.join(TABLES)}{extra};"
+            " nothing was changed"
+        )
     for name in TABLES:
         expected = [rule.name for rule in store.column_rules(name)]
         dumped = tables[name]
         if not isinstance(dumped, dict) or dumped.get("columns") != expected:
             columns = dumped.get("columns") if isinstance(dumped, dict) else None
-            raise BadInput(f"{path}: table {name} has columns {columns}, expected {expected}")
+            raise BadInput(
+                f"{path}: table {name} has columns {columns}, expected {expected}; nothing was changed"
+            )
     return data
 
 

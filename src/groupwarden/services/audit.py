@@ -18,6 +18,17 @@ from groupwarden.services.context import Actor, Context
 from groupwarden.store import audit as store
 
 
+def hold_chain(conn: Connection) -> None:
+    """Take the audit chain's lock now, before any row lock of a role change.
+
+    record_change takes it anyway, but by then the change holds its folder's row lock: a
+    transaction of several changes (import-layout) holding the chain would wait for a folder
+    that a single change holds while it waits for the chain. Chain first, everywhere, and
+    no two role changes can deadlock.
+    """
+    store.lock_chain(conn)
+
+
 def record_change(
     conn: Connection,
     actor: Actor,

@@ -47,6 +47,14 @@ _CHANGE_COLUMNS = [getattr(AuditEvent, name) for name in ChangeRow._fields]
 _RUN_COLUMNS = [getattr(SyncRun, name) for name in RunRow._fields]
 
 
+def lock_chain(conn: Connection) -> None:
+    """Hold the chain's lock until the transaction ends (PostgreSQL; taking it again is free).
+
+    On SQLite the write transaction already holds the database's only write lock.
+    """
+    lock_name(conn, CHAIN_LOCK)
+
+
 def session_role(conn: Connection) -> str | None:
     """The database role the server enforces for this connection; SQLite has none."""
     if conn.dialect.name == "postgresql":
@@ -69,10 +77,10 @@ def append_change(
 ) -> None:
     """Append one role-change event to the chain, inside the caller's write transaction.
 
-    On PostgreSQL an advisory lock, held until commit, orders the appends; on SQLite the
-    write transaction already holds the database's only write lock.
+    The chain's lock, held until commit, orders the appends: two writers never link to the
+    same event.
     """
-    lock_name(conn, CHAIN_LOCK)
+    lock_chain(conn)
     fields: dict[str, object] = {
         "at": utc(at),
         "actor": actor,

@@ -136,12 +136,12 @@ def _show(value: object) -> str:
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
-def _where(path: Path, name: str, index: int, row: dict[str, Any] | list[Any]) -> str:
+def _where(path: Path, name: str, index: int, row: dict[str, Any] | None = None) -> str:
     """'FILE: table T, row N (id 7)': the row counted from 1, named by its primary key."""
-    if isinstance(row, dict):
-        key = ", ".join(f"{col} {_show(row.get(col))}" for col in store.primary_key(name))
-        return f"{path}: table {name}, row {index} ({key})"
-    return f"{path}: table {name}, row {index}"
+    if row is None:
+        return f"{path}: table {name}, row {index}"
+    key = ", ".join(f"{col} {_show(row.get(col))}" for col in store.primary_key(name))
+    return f"{path}: table {name}, row {index} ({key})"
 
 
 def _rows_of(path: Path, name: str, dumped: dict[str, Any]) -> list[dict[str, Any]]:
@@ -154,7 +154,7 @@ def _rows_of(path: Path, name: str, dumped: dict[str, Any]) -> list[dict[str, An
     for index, row in enumerate(rows, 1):
         if not isinstance(row, list) or len(row) != len(rules):
             raise BadInput(
-                f"{_where(path, name, index, [])}: its values do not match the table's {len(rules)}"
+                f"{_where(path, name, index)}: its values do not match the table's {len(rules)}"
                 " columns; nothing was changed"
             )
         raw = {rule.name: value for rule, value in zip(rules, row, strict=True)}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +109,97 @@ def test_restore_refuses_bad_files_and_read_only(ctx: Context, tmp_path: Path) -
     ctx.read_only = True
     with pytest.raises(ReadOnly):
         restore(ctx, good)
+
+
+def dump_of(org: Context, tmp_path: Path) -> dict[str, Any]:
+    filled(org)
+    write_backup(org, tmp_path / "good.json")
+    return dict(json.loads((tmp_path / "good.json").read_text()))
+
+
+def first_row(data: dict[str, Any], table: str) -> dict[str, Any]:
+    dumped = data["tables"][table]
+    return dict(zip(dumped["columns"], dumped["rows"][0], strict=True))
+
+
+def set_field(data: dict[str, Any], table: str, row: int, field: str, value: object) -> None:
+    dumped = data["tables"][table]
+    dumped["rows"][row][dumped["columns"].index(field)] = value
+
+
+def refused(store: Context, tmp_path: Path, data: dict[str, Any]) -> str:
+    """Restore data into store; return the one-line refusal, having checked nothing was written."""
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(BadInput) as info:
+        restore(store, bad)
+    message = str(info.value)
+    assert "\n" not in message and message.endswith("nothing was changed")
+    tables = backup_data(store)["tables"]
+    assert all(tables[name]["rows"] == [] for name in tables)
+    return message
+
+
+@pytest.mark.parametrize(
+    ("table", "field", "value", "problem"),
+    [
+        ("grants", "role", "superadmin", '"superadmin" is not a role (viewer, writer, admin)'),
+        ("users", "active", "yes", 'must be true or false, not "yes"'),
+        ("audit_events", "at", "yesterday", 'must be an ISO 8601 time, not "yesterday"'),
+        ("audit_events", "after", "owner", '"owner" is not a role (viewer, writer, admin)'),
+        ("folders", "id", "1", 'must be an integer, not "1"'),
+        ("users", "active", 1, "must be true or false, not 1"),
+        ("grants", "folder_id", 999, "no row of folders has id 999"),
+        ("users", "user_name", None, "is required"),
+        ("grants", "principal_key", "g:999999", '"g:999999" does not match the grant\'s group_id or user_id'),
+        ("folders", "name", "../etc", '"../etc" is not a valid folder name'),
+        ("sync_runs", "diff", "[1]", "is not a JSON object"),
+    ],
+)
+def test_restore_checks_every_row_before_writing_anything(
+    org: Context,
+    backend: str,
+    other_store: Any,
+    tmp_path: Path,
+    table: str,
+    field: str,
+    value: object,
+    problem: str,
+) -> None:
+    data = dump_of(org, tmp_path)
+    set_field(data, table, 0, field, value)
+    row_id = json.dumps(first_row(data, table)["id"])
+    message = refused(other_store(backend), tmp_path, data)
+    assert f"bad.json: table {table}, row 1 (id {row_id}), field {field}: {problem}; nothing" in message
+
+
+def test_restore_refuses_unknown_tables_and_fields(
+    org: Context, backend: str, other_store: Any, tmp_path: Path
+) -> None:
+    data = dump_of(org, tmp_path)
+    store = other_store(backend)
+    data["tables"]["evil"] = {"columns": ["id"], "rows": [[1]]}
+    assert re.search(r"does not hold exactly the tables .* \(unknown: evil\)", refused(store, tmp_path, data))
+    del data["tables"]["evil"]
+    data["tables"]["users"]["columns"].append("is_root")
+    for row in data["tables"]["users"]["rows"]:
+        row.append(True)
+    assert "table users has columns" in refused(store, tmp_path, data)
+
+
+def test_restore_refuses_a_rewritten_or_shortened_audit_history(
+    org: Context, backend: str, other_store: Any, tmp_path: Path
+) -> None:
+    data = dump_of(org, tmp_path)
+    events = data["tables"]["audit_events"]
+    ids = [row[0] for row in events["rows"]]
+    store = other_store(backend)
+    set_field(data, "audit_events", 1, "actor", "alice")
+    assert f"audit history was altered: audit event {ids[1]}: its content does not match its hash" in (
+        refused(store, tmp_path, data)
+    )
+    set_field(data, "audit_events", 1, "actor", "tester")
+    del events["rows"][1]
+    assert f"audit history was altered: audit event {ids[2]}: it does not follow the event before it" in (
+        refused(store, tmp_path, data)
+    )

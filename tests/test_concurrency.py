@@ -5,19 +5,24 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
+from groupwarden.domain.audit_chain import ChainCheck
 from groupwarden.domain.errors import GroupwardenError
+from groupwarden.services.audit import verify_chain
 from groupwarden.services.context import Context
 from groupwarden.services.export import export_data
-from groupwarden.services.grants import folder_grants, grant
+from groupwarden.services.grants import apply_grant, folder_grants, grant
 from groupwarden.services.layout import add_folder, add_workspace
 from groupwarden.services.sync import run_sync
 from groupwarden.store import db
+from groupwarden.store.db import write_transaction
 from support import sync_snapshot
 from workers import StaticSource, big_snapshot
 
@@ -61,6 +66,65 @@ def test_racing_role_changes_lose_no_update(ctx: Context, db_url: str) -> None:
     for previous, current in pairwise(chain):
         assert current[0] == previous[1]
     assert final == chain[-1][1]
+    assert verify_chain(ctx) == ChainCheck(done, None)
+
+
+def test_role_changes_on_different_folders_at_once_keep_one_audit_chain(ctx: Context, db_url: str) -> None:
+    """No folder lock orders these changes: the audit chain's own lock must, or two events
+    would link to the same predecessor."""
+    prepared(ctx)
+    for n in range(3):
+        add_folder(ctx, "prod", f"team{n}")
+    workers = [start("race", db_url, f"admin{n}", "40", f"prod/team{n}") for n in range(3)]
+    done = sum(int(str(finish(w)["done"])) for w in workers)
+    assert done == 120
+    assert verify_chain(ctx) == ChainCheck(120, None)
+
+
+def test_a_change_of_several_folders_and_a_single_change_never_deadlock(
+    org: Context, db_url: str, backend: str
+) -> None:
+    """Every role change takes the audit chain's lock before any folder's row lock.
+
+    A takes prod/finance, then wants prod/infra; B changes prod/infra meanwhile. Had B locked
+    prod/infra before waiting for the chain A holds, PostgreSQL would abort one as a deadlock.
+    """
+    other = Context.open(db_url)
+    other.actor = org.actor
+    outcome: dict[str, object] = {}
+
+    def single() -> None:
+        try:
+            outcome["b"] = grant(other, "u/alice", "prod/infra", "writer")
+        except Exception as exc:  # reported below, with the main thread's view
+            outcome["b"] = exc
+
+    with write_transaction(org.engine) as conn:
+        apply_grant(org, conn, "g/eng", "prod/finance", "viewer")
+        racer = threading.Thread(target=single)
+        racer.start()
+        if backend == "postgresql":
+            waiting_for_a_lock(org.engine)
+        apply_grant(org, conn, "g/eng", "prod/infra", "viewer")
+    racer.join()
+    other.close()
+    assert not isinstance(outcome["b"], Exception), outcome["b"]
+    assert {(g.principal, g.role.label) for g in folder_grants(org, "prod/infra")} == {
+        ("g/eng", "viewer"),
+        ("u/alice", "writer"),
+    }
+    assert verify_chain(org) == ChainCheck(3, None)
+
+
+def waiting_for_a_lock(engine: Engine) -> None:
+    """Return once another session waits for a lock (polls pg_locks; gives up after 30 s)."""
+    with engine.connect() as watcher:
+        for _ in range(3000):
+            if watcher.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar_one():
+                return
+            watcher.rollback()
+            time.sleep(0.01)
+    raise AssertionError("the second change never waited for a lock")
 
 
 def test_sync_and_role_changes_at_once_both_land_whole(ctx: Context, db_url: str) -> None:

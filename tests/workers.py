@@ -46,16 +46,16 @@ class StaticSource:
         return self.snapshot
 
 
-def race_grants(db: str, worker: str, changes: int) -> dict[str, int]:
-    """Change g/eng's role on prod/finance again and again, each time from what it just saw."""
+def race_grants(db: str, worker: str, changes: int, target: str = "prod/finance") -> dict[str, int]:
+    """Change g/eng's role on target again and again, each time from what it just saw."""
     ctx = Context.open(db)
     ctx.actor = Actor(worker, "race", None)
     done = stale = 0
     for i in range(changes):
-        seen = {g.principal: g.role for g in folder_grants(ctx, "prod/finance")}.get("g/eng")
+        seen = {g.principal: g.role for g in folder_grants(ctx, target)}.get("g/eng")
         wanted = ROLES[(i + len(worker)) % 3] if seen is None else ROLES[(ROLES.index(seen) + 1) % 3]
         try:
-            grant(ctx, "g/eng", "prod/finance", wanted, expected=seen, confirm_last_admin=True)
+            grant(ctx, "g/eng", target, wanted, expected=seen, confirm_last_admin=True)
             done += 1
         except StaleView:
             stale += 1
@@ -84,7 +84,7 @@ def grant_forever(db: str) -> None:
 def main() -> None:
     kind, db, *args = sys.argv[1:]
     if kind == "race":
-        result: object = race_grants(db, args[0], int(args[1]))
+        result: object = race_grants(db, args[0], int(args[1]), *args[2:])
     elif kind == "sync":
         result = sync(db, int(args[0]), int(args[1]))
     elif kind == "grant-forever":

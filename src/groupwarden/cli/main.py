@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="role changes and sync runs, newest first")
     p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N events (0: all)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--verify", action="store_true", help="check the audit chain; exit 1 if broken")
     p.set_defaults(run=cmd_audit)
 
     p = sub.add_parser("backup", help="dump the whole store, audit history included, to a portable JSON file")
@@ -482,9 +483,15 @@ def cmd_access(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from groupwarden.cli.output import emit_json, say
-    from groupwarden.services.audit import ChangeEvent, audit_log
+    from groupwarden.services.audit import ChangeEvent, audit_log, verify_chain
     from groupwarden.services.reconcile import SyncDiff
 
+    if args.verify:
+        check = verify_chain(_context(args))
+        if check.broken is not None:
+            raise GroupwardenError(f"audit chain broken at {check.broken}")
+        say(f"audit chain intact: {check.events} events")
+        return 0
     if not 0 <= args.limit <= 1_000_000_000:
         raise BadInput("--limit must be 0 (all) or a number of events up to 1,000,000,000")
     events = audit_log(_context(args), args.limit or None)
@@ -497,6 +504,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     for e in events:
         if isinstance(e, ChangeEvent):
             where = f"{e.actor}@{e.host}" + (f" from {e.address}" if e.address else "")
+            where += f" (database role {e.db_role})" if e.db_role else ""
             say(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.action:<7} {e.describe()}  by {where}")
         else:
             head = f"{e.finished_at:%Y-%m-%d %H:%M:%S}  sync    {e.source}: {e.outcome}"
@@ -559,17 +567,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from groupwarden.services.export import export_csv, export_json
+    from groupwarden.services.export import export_csv, export_json, save_export
 
     ctx = _context(args)
     data = export_json(ctx) if args.format == "json" else export_csv(ctx)
     if args.output:
         from pathlib import Path
 
-        try:
-            Path(args.output).write_text(data, encoding="utf-8")
-        except OSError as exc:
-            raise BadInput(f"cannot write {args.output}: {exc.strerror}") from None
+        save_export(Path(args.output), data)
         print(f"exported to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(data)

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from groupwarden.domain.text import cell_width, clip, printable, shorten
+from groupwarden.domain.text import cell_width, clip, printable, safe_json, shorten
 
 # The widest a table cell gets: one huge name must not pad every other row to its width.
 CELL_COLUMNS = 120
 
-# C1 controls and bidi overrides survive json.dumps(ensure_ascii=False) as raw characters;
-# inside a JSON string a \u escape means the same and cannot drive the terminal.
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
 
 def emit_json(data: Any) -> None:
-    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
-    sys.stdout.write(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+    sys.stdout.write(safe_json(data, default=str) + "\n")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

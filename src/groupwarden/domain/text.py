@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
+from collections.abc import Callable
+from typing import Any
 
-# C0 and C1 controls (ESC included), DEL, and the bidi overrides that can reorder a line.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# DEL, the C1 controls (U+009B is a one-character CSI) and every Unicode Bidi_Control
+# character (marks, embeddings, overrides, isolates), which can reorder what a line shows.
+_C1_AND_BIDI = "\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# The C0 controls (ESC, BEL, NUL, newline...) as well.
+_UNSAFE = re.compile(f"[\x00-\x1f{_C1_AND_BIDI}]")
+# json.dumps escapes the C0 controls itself, and leaves the rest raw.
+_JSON_UNSAFE = re.compile(f"[{_C1_AND_BIDI}]")
+# A cell starting with one of these is a formula to a spreadsheet. (A leading tab or CR, which
+# some spreadsheets skip to read the formula behind, is escaped to \x09 or \x0d first.)
+_FORMULA_START = ("=", "+", "-", "@")
 
 
 def printable(text: str) -> str:
@@ -50,3 +61,17 @@ def shorten(text: str, limit: int = SHOWN_CHARACTERS) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… [{len(text) - limit} more characters cut]"
+
+
+def safe_json(data: Any, *, indent: int = 2, default: Callable[[Any], Any] | None = None) -> str:
+    """JSON text in which no character can drive a terminal: controls, C1 and bidi characters
+    are all \\u escapes (which mean the same to a JSON reader)."""
+    text = json.dumps(data, ensure_ascii=False, indent=indent, default=default)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def csv_cell(value: str) -> str:
+    """A CSV cell safe to print and to open in a spreadsheet: control characters shown
+    escaped, and a cell that a spreadsheet would run as a formula quoted with a leading '."""
+    value = printable(value)
+    return "'" + value if value.startswith(_FORMULA_START) else value

@@ -1,4 +1,7 @@
-"""The audit trail: role changes and sync runs. Events are inserted, never updated or deleted."""
+"""The audit trail: role changes and sync runs. Events are inserted, never updated or deleted.
+
+Role changes form a hash chain (domain/audit_chain.py), so an edit made afterwards shows.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection
 
+from groupwarden.domain.audit_chain import ChainCheck, check_chain, utc
 from groupwarden.domain.roles import Role
 from groupwarden.services.context import Actor, Context
-from groupwarden.store.models import AuditEvent, SyncRun
+from groupwarden.store import audit as store
+
+
+def hold_chain(conn: Connection) -> None:
+    """Take the audit chain's lock now, before any row lock of a role change.
+
+    record_change takes it anyway, but by then the change holds its folder's row lock: a
+    transaction of several changes (import-layout) holding the chain would wait for a folder
+    that a single change holds while it waits for the chain. Chain first, everywhere, and
+    no two role changes can deadlock.
+    """
+    store.lock_chain(conn)
 
 
 def record_change(
@@ -25,18 +40,17 @@ def record_change(
     after: Role | None,
 ) -> None:
     """Write one role-change event; the caller's transaction makes it land with the change."""
-    conn.execute(
-        insert(AuditEvent).values(
-            at=now,
-            actor=actor.user,
-            actor_host=actor.host,
-            actor_address=actor.address,
-            action=action,
-            target=target,
-            principal=principal,
-            before=None if before is None else before.label,
-            after=None if after is None else after.label,
-        )
+    store.append_change(
+        conn,
+        at=now,
+        actor=actor.user,
+        actor_host=actor.host,
+        actor_address=actor.address,
+        action=action,
+        target=target,
+        principal=principal,
+        before=None if before is None else before.label,
+        after=None if after is None else after.label,
     )
 
 
@@ -51,18 +65,16 @@ def record_run(
     diff: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> int:
-    result = conn.execute(
-        insert(SyncRun).values(
-            source_name=source_name,
-            actor=str(actor),
-            started_at=started_at,
-            finished_at=now,
-            outcome=outcome,
-            error=error,
-            diff=json.dumps(diff or {}, ensure_ascii=False, sort_keys=True),
-        )
+    return store.append_run(
+        conn,
+        source_name=source_name,
+        actor=str(actor),
+        started_at=started_at,
+        finished_at=now,
+        outcome=outcome,
+        error=error,
+        diff=json.dumps(diff or {}, ensure_ascii=False, sort_keys=True),
     )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +89,8 @@ class ChangeEvent:
     principal: str
     before: str | None
     after: str | None
+    # The database role the server enforced (PostgreSQL); None on SQLite.
+    db_role: str | None = None
 
     def describe(self) -> str:
         return f"{self.principal} on {self.target}: {self.before or 'none'} -> {self.after or 'none'}"
@@ -89,6 +103,7 @@ class ChangeEvent:
             "actor": self.actor,
             "host": self.host,
             "address": self.address,
+            "db_role": self.db_role,
             "action": self.action,
             "target": self.target,
             "principal": self.principal,
@@ -127,26 +142,18 @@ class RunEvent:
 
 
 def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value if value.tzinfo else utc(value)
 
 
 def role_changes(ctx: Context, limit: int | None = None) -> list[ChangeEvent]:
     with ctx.engine.connect() as conn:
-        stmt = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        if limit:
-            stmt = stmt.limit(limit)
-        rows = conn.execute(stmt).all()
+        rows = store.changes(conn, limit)
     return [_change_event(r) for r in rows]
 
 
 def sync_runs(ctx: Context, limit: int | None = None) -> list[RunEvent]:
     with ctx.engine.connect() as conn:
-        stmt = select(SyncRun).order_by(SyncRun.finished_at.desc(), SyncRun.id.desc())
-        if limit:
-            stmt = stmt.limit(limit)
-        rows = conn.execute(stmt).all()
+        rows = store.runs(conn, limit)
     return [
         RunEvent(
             r.id,
@@ -170,18 +177,17 @@ def audit_log(ctx: Context, limit: int | None = None) -> list[ChangeEvent | RunE
 
 
 def last_change_of(conn: Connection, target: str, principal: str) -> ChangeEvent | None:
-    r = conn.execute(
-        select(AuditEvent)
-        .where(AuditEvent.target == target, AuditEvent.principal == principal)
-        .order_by(AuditEvent.id.desc())
-        .limit(1)
-    ).first()
-    if r is None:
-        return None
-    return _change_event(r)
+    row = store.last_change(conn, target, principal)
+    return None if row is None else _change_event(row)
 
 
-def _change_event(r: Any) -> ChangeEvent:
+def verify_chain(ctx: Context) -> ChainCheck:
+    """Check the store's whole audit chain; the result names the first broken link, if any."""
+    with ctx.engine.connect() as conn, conn.begin():
+        return check_chain(store.chain_in_order(conn))
+
+
+def _change_event(r: store.ChangeRow) -> ChangeEvent:
     return ChangeEvent(
         r.id,
         _aware(r.at),
@@ -193,4 +199,5 @@ def _change_event(r: Any) -> ChangeEvent:
         r.principal,
         r.before,
         r.after,
+        r.actor_db_role,
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +12,10 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from groupwarden.domain.errors import ReadOnly
+from groupwarden.domain.text import printable
+
+# The width of the audit events' address column.
+ADDRESS_WIDTH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,17 +26,29 @@ class Actor:
 
     @classmethod
     def current(cls) -> Actor:
-        try:
-            user = getpass.getuser()
-        except Exception:
-            user = f"uid:{os.getuid()}"
-        # SSH_CLIENT is "address port localport": the address tells which bastion client acted.
-        ssh = os.environ.get("SSH_CLIENT") or os.environ.get("SSH_CONNECTION") or ""
-        return cls(user=user, host=socket.gethostname(), address=ssh.split()[0] if ssh else None)
+        return cls(user=os_user(), host=socket.gethostname(), address=ssh_client_address())
 
     def __str__(self) -> str:
         where = f"{self.user}@{self.host}"
         return f"{where} from {self.address}" if self.address else where
+
+
+def os_user() -> str:
+    """The account of the process's real uid: LOGNAME and USER are the caller's to set, so
+    they cannot name who acted."""
+    uid = os.getuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid:{uid}"
+
+
+def ssh_client_address() -> str | None:
+    """The SSH client's address (SSH_CLIENT is "address port localport"), shown literally."""
+    ssh = os.environ.get("SSH_CLIENT") or os.environ.get("SSH_CONNECTION") or ""
+    words = ssh.split()
+    # Escaped, then cut to the audit column's width: the variable is the client's to set.
+    return printable(words[0])[:ADDRESS_WIDTH] if words else None
 
 
 def utcnow() -> datetime:

@@ -8,80 +8,60 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
+from groupwarden.domain.text import csv_cell, safe_json
 from groupwarden.services.context import Context
+from groupwarden.services.files import write_private
 from groupwarden.services.grants import all_grants
+from groupwarden.store import export as store
 
 EXPORT_VERSION = 1
 
 
 def export_data(ctx: Context) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
-        users = conn.execute(
-            text(
-                "SELECT u.id, u.upstream_id, u.user_name, u.display_name, u.emails, u.active,"
-                " u.raw_status, s.name FROM users u JOIN sources s ON s.id = u.source_id"
-                " WHERE u.removed_at IS NULL"
-            )
-        ).all()
-        groups = conn.execute(
-            text(
-                "SELECT g.id, g.upstream_id, g.name, s.name, g.description, g.kind"
-                " FROM instance_groups g JOIN sources s ON s.id = g.source_id"
-                " WHERE g.removed_at IS NULL"
-            )
-        ).all()
+        users = store.live_users(conn)
+        groups = store.live_groups(conn)
         user_members: dict[int, list[str]] = defaultdict(list)
-        for gid, user_name in conn.execute(
-            text("SELECT m.group_id, u.user_name FROM user_memberships m JOIN users u ON u.id = m.user_id")
-        ):
-            user_members[gid].append(user_name)
+        for m in store.user_members(conn):
+            user_members[m.group_id].append(m.user_name)
         group_members: dict[int, list[str]] = defaultdict(list)
-        for parent, child_upstream in conn.execute(
-            text(
-                "SELECT m.parent_id, g.upstream_id FROM group_memberships m"
-                " JOIN instance_groups g ON g.id = m.child_id"
-            )
-        ):
-            group_members[parent].append(child_upstream)
-        spaces = conn.execute(text("SELECT id, name FROM workspaces ORDER BY id")).all()
-        folders = conn.execute(
-            text("SELECT workspace_id, name, summary FROM folders ORDER BY workspace_id, name")
-        ).all()
+        for n in store.group_members(conn):
+            group_members[n.parent_id].append(n.child_upstream_id)
+        spaces = store.workspaces(conn)
+        folders = store.folders(conn)
         grants = all_grants(conn)
 
     out_users = sorted(
         (
             {
-                "id": r[1],
-                "user_name": r[2],
-                "display_name": r[3],
-                "emails": r[4].split("\n") if r[4] else [],
-                "active": bool(r[5]),
-                "status": r[6],
-                "source": r[7],
+                "id": u.upstream_id,
+                "user_name": u.user_name,
+                "display_name": u.display_name,
+                "emails": u.emails.split("\n") if u.emails else [],
+                "active": bool(u.active),
+                "status": u.raw_status,
+                "source": u.source,
             }
-            for r in users
+            for u in users
         ),
         key=lambda u: (u["user_name"], u["source"], u["id"]),
     )
     out_groups = sorted(
         (
             {
-                "id": r[1],
-                "name": r[2],
-                "source": r[3],
-                "description": r[4],
-                "kind": r[5],
-                "members": sorted(user_members.get(r[0], [])),
-                "groups": sorted(group_members.get(r[0], [])),
+                "id": g.upstream_id,
+                "name": g.name,
+                "source": g.source,
+                "description": g.description,
+                "kind": g.kind,
+                "members": sorted(user_members.get(g.id, [])),
+                "groups": sorted(group_members.get(g.id, [])),
             }
-            for r in groups
+            for g in groups
         ),
         key=lambda g: (g["name"], g["source"], g["id"]),
     )
@@ -97,11 +77,11 @@ def export_data(ctx: Context) -> dict[str, Any]:
         else:
             live[(g.workspace, g.folder)].append(entry)
     by_space: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for workspace, name, summary in folders:
-        key = (workspace, name)
+    for f in folders:
+        key = (f.workspace_id, f.name)
         folder: dict[str, Any] = {
-            "name": name,
-            "summary": summary,
+            "name": f.name,
+            "summary": f.summary,
             "grants": sorted(live.get(key, []), key=lambda e: e["principal"]),
         }
         if key in items:
@@ -109,19 +89,25 @@ def export_data(ctx: Context) -> dict[str, Any]:
                 {"path": path, "grants": sorted(entries, key=lambda e: e["principal"])}
                 for path, entries in sorted(items[key].items())
             ]
-        by_space[workspace].append(folder)
+        by_space[f.workspace_id].append(folder)
     return {
         "format": "groupwarden-export",
         "version": EXPORT_VERSION,
         "groups": out_groups,
         "users": out_users,
-        "workspaces": [{"id": i, "name": n, "folders": by_space.get(i, [])} for i, n in spaces],
+        "workspaces": [{"id": w.id, "name": w.name, "folders": by_space.get(w.id, [])} for w in spaces],
         "orphaned_grants": sorted(orphaned, key=lambda e: (e["target"], e["principal"])),
     }
 
 
+def save_export(path: Path, text: str) -> None:
+    """Write an export to path: owner-only, put in place atomically, never through a symlink."""
+    write_private(path, "export", lambda out: out.write(text))
+
+
 def export_json(ctx: Context) -> str:
-    return json.dumps(export_data(ctx), ensure_ascii=False, indent=2, sort_keys=False) + "\n"
+    """The export as JSON, with every control, C1 and bidi character escaped."""
+    return safe_json(export_data(ctx)) + "\n"
 
 
 CSV_COLUMNS = [
@@ -140,13 +126,20 @@ CSV_COLUMNS = [
 
 
 def export_csv(ctx: Context) -> str:
-    """One flat table: a row per user, per direct membership, per nested group, per grant."""
+    """One flat table: a row per user, per direct membership, per nested group, per grant.
+
+    Every cell is safe to print and to open in a spreadsheet (domain.text.csv_cell).
+    """
     data = export_data(ctx)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
+
+    def row(fields: dict[str, str]) -> None:
+        writer.writerow({column: csv_cell(value) for column, value in fields.items()})
+
     for u in data["users"]:
-        writer.writerow(
+        row(
             {
                 "record": "user",
                 "source": u["source"],
@@ -156,9 +149,9 @@ def export_csv(ctx: Context) -> str:
             }
         )
     for g in data["groups"]:
-        writer.writerow({"record": "group", "source": g["source"], "group_id": g["id"], "group": g["name"]})
+        row({"record": "group", "source": g["source"], "group_id": g["id"], "group": g["name"]})
         for member in g["members"]:
-            writer.writerow(
+            row(
                 {
                     "record": "member",
                     "source": g["source"],
@@ -168,7 +161,7 @@ def export_csv(ctx: Context) -> str:
                 }
             )
         for child in g["groups"]:
-            writer.writerow(
+            row(
                 {
                     "record": "nested",
                     "source": g["source"],
@@ -182,10 +175,10 @@ def export_csv(ctx: Context) -> str:
         for folder in space["folders"]:
             target = f"{space['id']}/{folder['name']}"
             for grant in folder["grants"]:
-                writer.writerow({"record": "grant", "target": target, "orphaned": "false", **grant})
+                row({"record": "grant", "target": target, "orphaned": "false", **grant})
             for item in folder.get("items", []):
                 for grant in item["grants"]:
-                    writer.writerow(
+                    row(
                         {
                             "record": "grant",
                             "target": f"{space['id']}/{item['path']}",
@@ -194,7 +187,7 @@ def export_csv(ctx: Context) -> str:
                         }
                     )
     for grant in data["orphaned_grants"]:
-        writer.writerow(
+        row(
             {
                 "record": "grant",
                 "target": grant["target"],

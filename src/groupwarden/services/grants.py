@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from groupwarden.domain.errors import GroupwardenError, NeedsConfirmation, StaleView
 from groupwarden.domain.principals import PrincipalRef, Target
 from groupwarden.domain.roles import Role, role_label
-from groupwarden.services.audit import last_change_of, record_change
+from groupwarden.services.audit import hold_chain, last_change_of, record_change
 from groupwarden.services.context import Context
 from groupwarden.services.directory import resolve_group, resolve_user
 from groupwarden.services.layout import resolve_folder
@@ -103,6 +103,7 @@ def _look(
 def _lock(conn: Connection, folder_id: int, who: _Principal) -> None:
     # The folder lock orders changes on one folder (the last-admin count stays true until
     # commit); the shared lock on the group holds off a sync removing it meanwhile.
+    hold_chain(conn)
     lock_row(conn, "folders", folder_id)
     if who.group_id is not None:
         lock_row(conn, "instance_groups", who.group_id, share=True)

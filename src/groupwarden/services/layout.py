@@ -12,6 +12,7 @@ from sqlalchemy import Connection, insert, select, text
 
 from groupwarden.domain.errors import BadInput, NotFound
 from groupwarden.domain.principals import Target, check_folder_name, check_workspace_id
+from groupwarden.services.audit import hold_chain
 from groupwarden.services.context import Context
 from groupwarden.store.db import write_transaction
 from groupwarden.store.models import Folder, Workspace
@@ -205,6 +206,8 @@ def import_layout(ctx: Context, path: Path) -> LayoutResult:
     ctx.require_writable("importing a layout")
     result = LayoutResult()
     with write_transaction(ctx.engine) as conn:
+        # Before any folder row is locked (a summary update locks one): see hold_chain.
+        hold_chain(conn)
         for space_id, space_name, folders in entries:
             result.workspaces_added += _add_workspace(conn, space_id, space_name)
             for folder, summary, grants in folders:

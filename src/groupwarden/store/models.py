@@ -152,7 +152,10 @@ class Grant(Base):
 
 
 class AuditEvent(Base):
-    """One role change. Written in the same transaction as the change; never updated."""
+    """One role change. Written in the same transaction as the change; never updated.
+
+    Each event is chained to the one before it by hash, so an edit afterwards shows.
+    """
 
     __tablename__ = "audit_events"
 
@@ -166,6 +169,11 @@ class AuditEvent(Base):
     principal: Mapped[str] = mapped_column(Text)
     before: Mapped[str | None] = mapped_column(String(10))
     after: Mapped[str | None] = mapped_column(String(10))
+    # The database role the server enforced (PostgreSQL's session_user); SQLite has none.
+    actor_db_role: Mapped[str | None] = mapped_column(String(100))
+    # The hash chain (domain/audit_chain.py): the previous event's hash, and this event's.
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    event_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class SyncRun(Base):

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from groupwarden.domain.errors import BadInput
-
-
-def _cell(value: str) -> str:
-    # A cell starting with = + - @ is a formula to a spreadsheet; IdP names must not run as one.
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+from groupwarden.domain.text import csv_cell, safe_json
 
 
 def write_records(path_text: str, records: list[dict[str, str]], columns: list[str]) -> Path:
@@ -23,13 +18,12 @@ def write_records(path_text: str, records: list[dict[str, str]], columns: list[s
     try:
         with path.open("w", encoding="utf-8", newline="") as out:
             if suffix == ".json":
-                json.dump(records, out, ensure_ascii=False, indent=2)
-                out.write("\n")
+                out.write(safe_json(records) + "\n")
             else:
                 writer = csv.writer(out)
                 writer.writerow(columns)
                 for record in records:
-                    writer.writerow(_cell(record.get(c, "")) for c in columns)
+                    writer.writerow(csv_cell(record.get(c, "")) for c in columns)
     except OSError as exc:
         raise BadInput(f"cannot write {path}: {exc.strerror}") from None
     return path

@@ -174,7 +174,10 @@ async def test_user_lookup_and_export(
         await settle(pilot)
         await pilot.press("enter")
         await settle(pilot)
-    written = (tmp_path / "groupwarden-access-chen.csv").read_text(encoding="utf-8")
+    exported = tmp_path / "groupwarden-access-chen.csv"
+    # Owner-only, like every file the tool writes: it lists who reaches what.
+    assert exported.stat().st_mode & 0o777 == 0o600
+    written = exported.read_text(encoding="utf-8")
     assert written.splitlines()[0] == "target,role,why"
     assert "dev/sandbox,admin" in written
 

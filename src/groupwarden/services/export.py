@@ -10,8 +10,9 @@ import csv
 import io
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from groupwarden.domain.errors import BadInput
 from groupwarden.domain.text import csv_cell, safe_json
 from groupwarden.services.context import Context
 from groupwarden.services.files import write_private
@@ -103,6 +104,27 @@ def export_data(ctx: Context) -> dict[str, Any]:
 def save_export(path: Path, text: str) -> None:
     """Write an export to path: owner-only, put in place atomically, never through a symlink."""
     write_private(path, "export", lambda out: out.write(text))
+
+
+def save_records(path_text: str, records: list[dict[str, str]], columns: list[str]) -> Path:
+    """Write a list as a screen shows it (.json or .csv, by suffix), owner-only and atomically;
+    return the absolute path."""
+    path = Path(path_text).expanduser().resolve()
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".json"):
+        raise BadInput(f"cannot export to {path.name}: the file name must end in .csv or .json")
+
+    def write(out: TextIO) -> None:
+        if suffix == ".json":
+            out.write(safe_json(records) + "\n")
+            return
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for record in records:
+            writer.writerow(csv_cell(record.get(c, "")) for c in columns)
+
+    write_private(path, "export", write)
+    return path
 
 
 def export_json(ctx: Context) -> str:

@@ -8,13 +8,14 @@ When a service's signature changes, this module is the one to follow it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from groupwarden.config import Settings, SourceConfig
 from groupwarden.domain.directory import Progress
 from groupwarden.domain.errors import Ambiguous
 from groupwarden.domain.roles import Role
-from groupwarden.services import access, audit, directory, grants, layout
+from groupwarden.services import access, audit, directory, export, grants, layout
 from groupwarden.services.access import Impact, TargetAccess, UserAccess
 from groupwarden.services.admins import AdminRow, admins_everywhere
 from groupwarden.services.audit import ChangeEvent, RunEvent
@@ -163,3 +164,8 @@ def sync(
 
     guard = DeletionGuard(max_fraction=settings.max_delete_fraction, floor=settings.max_delete_floor)
     return run_sync(ctx, build_source(config), guard=guard, progress=progress)
+
+
+def save_records(path_text: str, records: list[dict[str, str]], columns: list[str]) -> Path:
+    """A pane's rows as CSV or JSON: owner-only, written atomically."""
+    return export.save_records(path_text, records, columns)

@@ -9,8 +9,8 @@ from textual.app import App
 from textual.screen import Screen
 
 from groupwarden.domain.errors import GroupwardenError
+from groupwarden.tui import backend
 from groupwarden.tui.dialogs import ExportDialog, HelpScreen
-from groupwarden.tui.export import write_records
 from groupwarden.tui.listpane import ListPane
 
 MOVING = [
@@ -51,7 +51,7 @@ def _ask_and_export(screen: Screen[Any], pane: ListPane, slug: str) -> None:
         if not path_text:
             return
         try:
-            path = write_records(path_text, records, columns)
+            path = backend.save_records(path_text, records, columns)
         except GroupwardenError as exc:
             screen.notify(str(exc), severity="error", markup=False)
             return

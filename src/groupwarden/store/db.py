@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import NoSuchModuleError, OperationalError, SQLAlchemyError
 
@@ -215,7 +215,9 @@ def upgrade_schema(engine: Engine) -> None:
 def check_schema(engine: Engine, shown: str) -> None:
     """A read-only session's check: the schema must already be this version's."""
     with engine.connect() as conn:
-        revision = current_revision(conn)
+        # Asked first, so that a database that cannot be read at all says so.
+        known = inspect(conn).has_table("alembic_version")
+        revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar() if known else None
     if revision != HEAD_REVISION:
         state = "has no groupwarden schema" if revision is None else f"has schema {revision}"
         raise GroupwardenError(

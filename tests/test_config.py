@@ -347,3 +347,17 @@ def test_keys_that_say_where_a_secret_is_are_allowed(tmp_path: Path) -> None:
     settings = load_settings(str(config))
     assert settings.sources["corp"].token_env == "CORP_TOKEN"
     assert settings.sources["entra"].client_secret_file == "~/s"
+
+
+def test_the_types_import_without_pydantic_settings() -> None:
+    """The terminal UI and the services import config for its types; only loading pays for pydantic."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nimport groupwarden.config, groupwarden.services.sync, groupwarden.tui.app\n"
+        "print('LOADED', 'pydantic_settings' in sys.modules)\n"
+        "groupwarden.config.load_settings()\nprint('LOADED', 'pydantic_settings' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["LOADED", "False", "LOADED", "True"]

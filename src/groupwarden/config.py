@@ -19,15 +19,16 @@ import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, ValidationError
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-
 from groupwarden.domain.errors import BadInput
+
+if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
+    from pydantic_settings import BaseSettings
 
 SOURCE_KINDS = ("scim", "okta", "graph")
 ENV_PREFIX = "GROUPWARDEN_"
@@ -96,8 +97,6 @@ def _not_bool(value: object) -> object:
     return value
 
 
-Seconds = Annotated[float, BeforeValidator(_not_bool), Field(gt=0, allow_inf_nan=False)]
-
 # What each setting must be, for the one line that refuses a bad value.
 RULES = {
     "db": "must be a database URL or path (a string)",
@@ -112,60 +111,80 @@ RULES = {
     "request_timeout": "must be a number of seconds above 0",
     "sync_timeout": "must be a number of seconds above 0",
 }
+LAYERED = tuple(RULES)
 
 _file_layer: ContextVar[dict[str, Any]] = ContextVar("groupwarden_file_layer")
 
 
-class _FileLayer(PydanticBaseSettingsSource):
-    """The config file's values, already read and checked, as the layer under the environment."""
+@cache
+def _layered_model() -> type[BaseSettings]:
+    """The settings that follow the precedence, as a pydantic-settings model.
 
-    def __init__(self, settings_cls: type[BaseSettings], values: dict[str, Any]) -> None:
-        super().__init__(settings_cls)
-        self.values = values
+    Built on first use: pydantic-settings takes a tenth of a second to import, and the
+    terminal UI and the services import this module for its types alone.
+    """
+    from pydantic import BeforeValidator, Field
+    from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self.values.get(field_name), field_name, False
+    class FileLayer(PydanticBaseSettingsSource):
+        """The config file's values, already read and checked, as the layer under the environment."""
 
-    def __call__(self) -> dict[str, Any]:
-        return dict(self.values)
+        def __init__(self, settings_cls: type[BaseSettings], values: dict[str, Any]) -> None:
+            super().__init__(settings_cls)
+            self.values = values
+
+        def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+            return self.values.get(field_name), field_name, False
+
+        def __call__(self) -> dict[str, Any]:
+            return dict(self.values)
+
+    not_bool = BeforeValidator(_not_bool)
+    seconds = Field(gt=0, allow_inf_nan=False)
+
+    class Layered(BaseSettings):
+        model_config = SettingsConfigDict(
+            env_prefix=ENV_PREFIX, case_sensitive=False, env_ignore_empty=True, extra="ignore"
+        )
+
+        # The defaults are the last layer.
+        db: str | None = None
+        read_only: bool = False
+        trust_db_permissions: bool = False
+        theme: str | None = None
+        max_delete_fraction: Annotated[float, not_bool, Field(ge=0, le=1)] = 0.2
+        max_delete_floor: Annotated[int, not_bool, Field(ge=0)] = 10
+        page_size: Annotated[int, not_bool, Field(ge=1)] = DEFAULT_PAGE_SIZE
+        request_timeout: Annotated[float, not_bool, Field(gt=0, allow_inf_nan=False)] = (
+            DEFAULT_REQUEST_TIMEOUT
+        )
+        sync_timeout: Annotated[float, not_bool, seconds] = DEFAULT_SYNC_TIMEOUT
+        insecure: bool = False
+        ca_bundle: str | None = None
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            # The order is the precedence: flags (given as init values), environment, file.
+            return (init_settings, env_settings, FileLayer(settings_cls, _file_layer.get({})))
+
+    assert set(Layered.model_fields) == set(LAYERED)
+    return Layered
 
 
-class _Layered(BaseSettings):
-    """The settings that follow the precedence; the defaults are the last layer."""
+def _layered(flags: Mapping[str, Any], file_values: dict[str, Any], file_where: str) -> dict[str, Any]:
+    """Each layered setting's value: from the flags, else the environment, else file_values."""
+    from pydantic import ValidationError
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, case_sensitive=False, env_ignore_empty=True, extra="ignore"
-    )
-
-    db: str | None = None
-    read_only: bool = False
-    trust_db_permissions: bool = False
-    theme: str | None = None
-    max_delete_fraction: Annotated[float, BeforeValidator(_not_bool), Field(ge=0, le=1)] = 0.2
-    max_delete_floor: Annotated[int, BeforeValidator(_not_bool), Field(ge=0)] = 10
-    page_size: Annotated[int, BeforeValidator(_not_bool), Field(ge=1)] = DEFAULT_PAGE_SIZE
-    request_timeout: Seconds = DEFAULT_REQUEST_TIMEOUT
-    sync_timeout: Seconds = DEFAULT_SYNC_TIMEOUT
-    insecure: bool = False
-    ca_bundle: str | None = None
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The order is the precedence: flags (given as init values), environment, file.
-        return (init_settings, env_settings, _FileLayer(settings_cls, _file_layer.get({})))
-
-
-def _layered(flags: Mapping[str, Any], file_values: dict[str, Any], file_where: str) -> _Layered:
     token = _file_layer.set(file_values)
     try:
-        return _Layered(**flags)
+        return _layered_model()(**flags).model_dump()
     except ValidationError as exc:
         name = str(exc.errors()[0]["loc"][0])
         env = ENV_PREFIX + name.upper()
@@ -212,23 +231,11 @@ def load_settings(explicit: str | None = None, flags: Mapping[str, object] | Non
     sync = data.get("sync", {})
     if not isinstance(sync, dict):
         raise BadInput(f"{where}: [sync] must be a table")
-    top = {key: value for key, value in data.items() if key in _Layered.model_fields}
+    top = {key: value for key, value in data.items() if key in LAYERED}
     top.update({key: sync[key] for key in ("max_delete_fraction", "max_delete_floor") if key in sync})
     layered = _layered(flags, top, where)
-    settings = Settings(
-        path=path,
-        db=layered.db or str(default_db_path()),
-        read_only=layered.read_only,
-        trust_db_permissions=layered.trust_db_permissions,
-        theme=layered.theme,
-        max_delete_fraction=layered.max_delete_fraction,
-        max_delete_floor=layered.max_delete_floor,
-        page_size=layered.page_size,
-        request_timeout=layered.request_timeout,
-        sync_timeout=layered.sync_timeout,
-        insecure=layered.insecure,
-        ca_bundle=layered.ca_bundle,
-    )
+    settings = Settings(path=path, **layered)
+    settings.db = settings.db or str(default_db_path())
     sources = data.get("sources", {})
     if not isinstance(sources, dict):
         raise BadInput(f"{where}: [sources] must hold one table per source")
@@ -320,7 +327,7 @@ def checked_url(where: str, value: str, *, insecure: bool) -> str:
     return value.rstrip("/")
 
 
-def _source(name: str, table: dict[str, Any], where: str, layered: _Layered) -> SourceConfig:
+def _source(name: str, table: dict[str, Any], where: str, layered: dict[str, Any]) -> SourceConfig:
     kind = table.get("type", "scim")
     if kind not in SOURCE_KINDS:
         raise BadInput(f"{where}: type must be one of {', '.join(SOURCE_KINDS)}")
@@ -350,10 +357,10 @@ def _source(name: str, table: dict[str, Any], where: str, layered: _Layered) -> 
             )
     if not isinstance(url, str) or not url:
         raise BadInput(f"{where}: url is required")
-    url = checked_url(f"{where}: url", url, insecure=layered.insecure)
+    url = checked_url(f"{where}: url", url, insecure=layered["insecure"])
     login_url = table.get("login_url")
     if login_url is not None:
-        login_url = checked_url(f"{where}: login_url", login_url, insecure=layered.insecure)
+        login_url = checked_url(f"{where}: login_url", login_url, insecure=layered["insecure"])
     full_sync_hours = table.get("full_sync_hours")
     if full_sync_hours is not None and (
         not isinstance(full_sync_hours, int | float)
@@ -367,17 +374,17 @@ def _source(name: str, table: dict[str, Any], where: str, layered: _Layered) -> 
         url=url,
         token_env=table.get("token_env"),
         token_file=table.get("token_file"),
-        ca_bundle=layered.ca_bundle,
-        verify_tls=not layered.insecure,
-        page_size=layered.page_size,
+        ca_bundle=layered["ca_bundle"],
+        verify_tls=not layered["insecure"],
+        page_size=layered["page_size"],
         tenant=table.get("tenant"),
         client_id=table.get("client_id"),
         client_secret_env=table.get("client_secret_env"),
         client_secret_file=table.get("client_secret_file"),
         login_url=login_url,
         full_sync_hours=float(full_sync_hours) if full_sync_hours is not None else None,
-        request_timeout=layered.request_timeout,
-        sync_timeout=layered.sync_timeout,
+        request_timeout=layered["request_timeout"],
+        sync_timeout=layered["sync_timeout"],
     )
 
 

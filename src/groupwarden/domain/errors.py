@@ -7,8 +7,8 @@ and sources never name a command or a flag; each front end renders the hint its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 
 class Remedy(Enum):
@@ -28,8 +28,8 @@ class Remedy(Enum):
     ADD_FOLDER = "adding the folder"
 
 
-@dataclass(frozen=True, slots=True)
-class Hint:
+# A NamedTuple, not a dataclass: the CLI imports this module on its --help path.
+class Hint(NamedTuple):
     remedy: Remedy
     #: What the remedy applies to, when the front end needs it: a source's name, a path.
     subject: str | None = None

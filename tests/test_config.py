@@ -361,3 +361,18 @@ def test_the_types_import_without_pydantic_settings() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["LOADED", "False", "LOADED", "True"]
+
+
+def test_a_source_built_in_code_passes_the_same_url_check() -> None:
+    from groupwarden.config import SourceConfig
+    from groupwarden.services.sync import build_source
+
+    for url, problem in (
+        ("https://idp.example.com/scim?apikey=k3y", "query string"),
+        ("https://u:p4ss@idp.example.com/scim", "credentials"),
+        ("http://idp.example.com/scim", "must use https"),
+    ):
+        with pytest.raises(BadInput) as caught:
+            build_source(SourceConfig(name="coded", kind="scim", url=url, token_env="UNSET_TOKEN"))
+        assert "source 'coded': url" in str(caught.value) and problem in str(caught.value)
+        assert "k3y" not in str(caught.value) and "p4ss" not in str(caught.value)

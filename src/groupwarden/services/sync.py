@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from groupwarden.config import Settings, SourceConfig
+from groupwarden.config import Settings, SourceConfig, checked_url
 from groupwarden.domain.directory import Progress, ProgressCallback, Snapshot
 from groupwarden.domain.errors import BadInput, Hint, MassDeletionRefused, Remedy, SyncError
 from groupwarden.services.audit import record_run
@@ -79,6 +79,12 @@ def read_token(token_env: str | None, token_file: str | None) -> str | None:
 
 def build_source(config: SourceConfig) -> Source:
     """A client for a configured (or ad-hoc) source."""
+    # The settings checked these already where the user gave them; a SourceConfig built in
+    # code (the demo, a test, a later front end) passes the same one check here.
+    insecure = not config.verify_tls
+    checked_url(f"source {config.name!r}: url", config.url, insecure=insecure)
+    if config.login_url:
+        checked_url(f"source {config.name!r}: login_url", config.login_url, insecure=insecure)
     token = read_token(config.token_env, config.token_file)
     if config.kind == "scim":
         from groupwarden.sources.scim import ScimSource

@@ -64,7 +64,7 @@ def race_worker(principal: str, target: str, changes: int, name: str) -> None:
     The database comes from GROUPWARDEN_DB (so a password never shows in the process list).
     Prints 'ready' once connected, waits for a line on stdin, then works.
     """
-    ctx = Context.open(load_settings().db or "")
+    ctx = Context.open(load_settings().db)
     ctx.actor = Actor(name, "bench", None)
     folder_grants(ctx, target)  # connect, and warm the pool and the statement caches
     print("ready", flush=True)

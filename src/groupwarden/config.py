@@ -71,7 +71,7 @@ class SourceConfig:
 class Settings:
     path: Path | None = None
     # A SQLAlchemy URL or a SQLite path; load_settings always fills it (the default file).
-    db: str | None = None
+    db: str = ""
     read_only: bool = False
     # Use a SQLite file others may write or own; refused by default.
     trust_db_permissions: bool = False
@@ -155,9 +155,7 @@ def _layered_model() -> type[BaseSettings]:
         max_delete_fraction: Annotated[float, not_bool, Field(ge=0, le=1)] = 0.2
         max_delete_floor: Annotated[int, not_bool, Field(ge=0)] = 10
         page_size: Annotated[int, not_bool, Field(ge=1)] = DEFAULT_PAGE_SIZE
-        request_timeout: Annotated[float, not_bool, Field(gt=0, allow_inf_nan=False)] = (
-            DEFAULT_REQUEST_TIMEOUT
-        )
+        request_timeout: Annotated[float, not_bool, seconds] = DEFAULT_REQUEST_TIMEOUT
         sync_timeout: Annotated[float, not_bool, seconds] = DEFAULT_SYNC_TIMEOUT
         insecure: bool = False
         ca_bundle: str | None = None

@@ -252,7 +252,6 @@ def _context(args: argparse.Namespace, settings: Settings | None = None) -> Cont
     from groupwarden.services.context import Context
 
     settings = settings or _settings(args)
-    assert settings.db is not None
     return Context.open(
         settings.db, read_only=settings.read_only, trust_db_permissions=settings.trust_db_permissions
     )

@@ -789,7 +789,8 @@ def _cli_hint(exc: GroupwardenError) -> str:
         Remedy.ALLOW_MASS_DELETE: "allow it with --allow-mass-delete",
         Remedy.LIST_GROUPS: "see `groupwarden groups`",
         Remedy.SYNC_FIRST: "run `groupwarden sync` first",
-        Remedy.OPEN_WRITABLE: "run without --read-only, GROUPWARDEN_READ_ONLY and read_only in the config",
+        Remedy.OPEN_WRITABLE: "run without --read-only, and without GROUPWARDEN_READ_ONLY=1"
+        " or read_only = true in the config",
         Remedy.MIGRATE: "run one groupwarden command on it without --read-only to upgrade it",
         Remedy.TRUST_DB_PERMISSIONS: "or pass --trust-db-permissions to use it as it is",
         Remedy.GIVE_TOKEN: "give it with --token-env VAR or --token-file FILE",

@@ -40,6 +40,7 @@ from bench_sync import (
     timed,
 )
 from generate import DATA_DIR, Directory, Params, generate
+from groupwarden.config import load_settings
 from groupwarden.domain.errors import StaleView
 from groupwarden.domain.roles import Role
 from groupwarden.services.access import access_of, who_can
@@ -63,7 +64,7 @@ def race_worker(principal: str, target: str, changes: int, name: str) -> None:
     The database comes from GROUPWARDEN_DB (so a password never shows in the process list).
     Prints 'ready' once connected, waits for a line on stdin, then works.
     """
-    ctx = Context.open(None)
+    ctx = Context.open(load_settings().db)
     ctx.actor = Actor(name, "bench", None)
     folder_grants(ctx, target)  # connect, and warm the pool and the statement caches
     print("ready", flush=True)

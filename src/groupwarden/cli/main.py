@@ -26,8 +26,12 @@ targets:    WORKSPACE/FOLDER, or WORKSPACE/f/FOLDER/ITEM for one item
 roles:      viewer < writer < admin
 
 Without a command, groupwarden opens the terminal UI on the configured database.
-Environment: GROUPWARDEN_DB (database URL or path), GROUPWARDEN_CONFIG (config file),
-GROUPWARDEN_READ_ONLY=1 (refuse every change).
+
+Every setting has one precedence: flag > environment > config file > default.
+Environment: GROUPWARDEN_CONFIG (config file), GROUPWARDEN_DB (database URL or path),
+GROUPWARDEN_READ_ONLY=1 (refuse every change), GROUPWARDEN_TRUST_DB_PERMISSIONS=1,
+GROUPWARDEN_REQUEST_TIMEOUT and GROUPWARDEN_SYNC_TIMEOUT (seconds), GROUPWARDEN_PAGE_SIZE,
+GROUPWARDEN_CA_BUNDLE, GROUPWARDEN_INSECURE=1; each is also a key of the config file.
 """
 
 
@@ -51,14 +55,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--db",
         metavar="URL",
         help="database URL or SQLite path (default: GROUPWARDEN_DB,"
-        " then the config file, then a file in the user data directory)",
+        " then db in the config file, then a file in the user data directory)",
     )
     parser.add_argument(
         "--config",
         metavar="FILE",
         help="config file (default: GROUPWARDEN_CONFIG, then config.toml in the user config directory)",
     )
-    parser.add_argument("--read-only", action="store_true", help="refuse every change")
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="refuse every change, and open a SQLite database read-only (creating and migrating nothing)",
+    )
+    parser.add_argument(
+        "--trust-db-permissions",
+        action="store_true",
+        help="use a SQLite database that other users could write or own (refused by default)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser(
@@ -93,10 +106,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-file", metavar="FILE", help="file holding the token (must be owner-only)")
     p.add_argument("--ca-bundle", metavar="FILE", help="CA certificates to verify the server with")
     p.add_argument(
-        "--insecure", action="store_true", help="do not verify TLS certificates (never in production)"
+        "--insecure",
+        action="store_true",
+        help="do not verify TLS certificates, and allow plain http to any host (never in production)",
     )
     p.add_argument("--name", help="record an ad-hoc source under this name (default: its URL)")
-    p.add_argument("--page-size", type=int, default=500, metavar="N", help="resources per page (default 500)")
+    p.add_argument("--page-size", type=int, metavar="N", help="resources per page (default 500)")
+    p.add_argument(
+        "--request-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="deadline of each HTTP request, start to last byte (default 60)",
+    )
+    p.add_argument(
+        "--sync-timeout", type=float, metavar="SECONDS", help="deadline of the whole sync (default 1800)"
+    )
     p.add_argument("--dry-run", action="store_true", help="print the diff and change nothing")
     p.add_argument(
         "--allow-mass-delete",
@@ -203,20 +227,35 @@ def _change_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+# The settings a flag may give; a flag left out gives nothing, so the next layer decides.
+SETTING_FLAGS = (
+    "db",
+    "read_only",
+    "trust_db_permissions",
+    "page_size",
+    "request_timeout",
+    "sync_timeout",
+    "insecure",
+    "ca_bundle",
+)
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     from groupwarden.config import load_settings
 
-    settings = load_settings(args.config)
-    if args.read_only:
-        settings.read_only = True
-    return settings
+    given = {name: getattr(args, name, None) for name in SETTING_FLAGS}
+    # A switch that is off was not given: it must not hide the variable or the config file.
+    flags = {name: value for name, value in given.items() if value is not None and value is not False}
+    return load_settings(args.config, flags)
 
 
 def _context(args: argparse.Namespace, settings: Settings | None = None) -> Context:
     from groupwarden.services.context import Context
 
     settings = settings or _settings(args)
-    return Context.open(args.db or settings.db, read_only=settings.read_only)
+    return Context.open(
+        settings.db, read_only=settings.read_only, trust_db_permissions=settings.trust_db_permissions
+    )
 
 
 def _expected(args: argparse.Namespace) -> Expected:
@@ -581,24 +620,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _http_url(option: str, value: str) -> str:
-    from urllib.parse import urlsplit
+def _http_url(option: str, value: str, settings: Settings) -> str:
+    from groupwarden.config import checked_url
 
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 -- reading it validates the port
-    except ValueError:
-        raise BadInput(f"{option}: {value!r} is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise BadInput(f"{option} needs an http(s) URL, not {value!r}")
-    if parts.query or parts.fragment:
-        # A query string is where tokens hide; the URL is recorded and shown with every run.
-        raise BadInput(f"{option} URL must not hold a query string or fragment; give only the base URL")
-    if parts.username or parts.password:
-        raise BadInput(
-            f"{option} URL must not hold credentials; give the token with --token-env or --token-file"
-        )
-    return value.rstrip("/")
+    return checked_url(option, value, insecure=settings.insecure)
 
 
 def _source_config(args: argparse.Namespace, settings: Settings) -> SourceConfig:
@@ -628,14 +653,15 @@ def _source_config(args: argparse.Namespace, settings: Settings) -> SourceConfig
             "name a source from the config file, or give --scim URL, --okta URL or --graph TENANT"
             " with --token-env VAR"
         )
-    if args.page_size < 1:
-        raise BadInput("--page-size must be at least 1")
+    # The source settings as flags, variables and the file's top level resolved them.
     common = {
         "token_env": args.token_env,
         "token_file": args.token_file,
-        "ca_bundle": args.ca_bundle,
-        "verify_tls": not args.insecure,
-        "page_size": args.page_size,
+        "ca_bundle": settings.ca_bundle,
+        "verify_tls": not settings.insecure,
+        "page_size": settings.page_size,
+        "request_timeout": settings.request_timeout,
+        "sync_timeout": settings.sync_timeout,
     }
     if args.graph:
         if not (args.token_env or args.token_file) and not (args.client_id and args.client_secret_env):
@@ -643,7 +669,7 @@ def _source_config(args: argparse.Namespace, settings: Settings) -> SourceConfig
                 "--graph needs --client-id ID with --client-secret-env VAR,"
                 " or --token-env VAR for a ready bearer token"
             )
-        graph_url = _http_url("--graph-url", args.graph_url or "https://graph.microsoft.com")
+        graph_url = _http_url("--graph-url", args.graph_url or "https://graph.microsoft.com", settings)
         return SourceConfig(
             name=args.name or f"graph:{args.graph}",
             kind="graph",
@@ -651,11 +677,11 @@ def _source_config(args: argparse.Namespace, settings: Settings) -> SourceConfig
             tenant=args.graph,
             client_id=args.client_id,
             client_secret_env=args.client_secret_env,
-            login_url=_http_url("--login-url", args.login_url) if args.login_url else None,
+            login_url=_http_url("--login-url", args.login_url, settings) if args.login_url else None,
             **common,
         )
     kind, option, value = ("okta", "--okta", args.okta) if args.okta else ("scim", "--scim", args.scim)
-    url = _http_url(option, value)
+    url = _http_url(option, value, settings)
     return SourceConfig(name=args.name or url, kind=kind, url=url, **common)
 
 
@@ -753,14 +779,32 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def _cli_hint(exc: GroupwardenError) -> str:
-    """The option that gives the confirmation a refusal asks for; the services name no flags."""
-    from groupwarden.domain.errors import MassDeletionRefused, NeedsConfirmation
+    """What gets past an error, as a command or flag; the services name the remedy, never a flag."""
+    import shlex
 
-    if isinstance(exc, NeedsConfirmation):
-        return " (confirm with --confirm-last-admin)"
-    if isinstance(exc, MassDeletionRefused):
-        return " (allow it with --allow-mass-delete)"
-    return ""
+    from groupwarden.domain.errors import Remedy
+
+    if exc.hint is None:
+        return ""
+    subject = exc.hint.subject
+    source = shlex.quote(subject) if subject else "NAME"
+    text = {
+        Remedy.FULL_SYNC: f"run `groupwarden sync {source} --full`",
+        Remedy.CONFIRM_LAST_ADMIN: "confirm with --confirm-last-admin",
+        Remedy.ALLOW_MASS_DELETE: "allow it with --allow-mass-delete",
+        Remedy.LIST_GROUPS: "see `groupwarden groups`",
+        Remedy.SYNC_FIRST: "run `groupwarden sync` first",
+        Remedy.OPEN_WRITABLE: "run without --read-only, and without GROUPWARDEN_READ_ONLY=1"
+        " or read_only = true in the config",
+        Remedy.MIGRATE: "run one groupwarden command on it without --read-only to upgrade it",
+        Remedy.TRUST_DB_PERMISSIONS: "or pass --trust-db-permissions to use it as it is",
+        Remedy.GIVE_TOKEN: "give it with --token-env VAR or --token-file FILE",
+        Remedy.GIVE_CLIENT_SECRET: "give --client-id ID with --client-secret-env VAR,"
+        " or --token-env VAR for a ready bearer token",
+        Remedy.ADD_WORKSPACE: "add it with `groupwarden workspace add`",
+        Remedy.ADD_FOLDER: "add it with `groupwarden folder add`",
+    }[exc.hint.remedy]
+    return f" ({text})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

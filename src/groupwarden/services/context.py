@@ -69,10 +69,15 @@ class Context:
             raise ReadOnly(action)
 
     @classmethod
-    def open(cls, db: str | None = None, *, read_only: bool = False) -> Context:
+    def open(cls, db: str, *, read_only: bool = False, trust_db_permissions: bool = False) -> Context:
+        """Open the store at db (a URL or a SQLite path), as the settings resolved it.
+
+        A read-only session opens SQLite read-only and never creates or migrates anything.
+        """
         from groupwarden.store.db import open_engine, resolve_url
 
-        return cls(engine=open_engine(resolve_url(db)), read_only=read_only)
+        engine = open_engine(resolve_url(db), read_only=read_only, trust_permissions=trust_db_permissions)
+        return cls(engine=engine, read_only=read_only)
 
     def close(self) -> None:
         self.engine.dispose()

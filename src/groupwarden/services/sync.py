@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from groupwarden.config import Settings, SourceConfig
+from groupwarden.config import Settings, SourceConfig, checked_url
 from groupwarden.domain.directory import Progress, ProgressCallback, Snapshot
-from groupwarden.domain.errors import BadInput, MassDeletionRefused, SyncError
+from groupwarden.domain.errors import BadInput, Hint, MassDeletionRefused, Remedy, SyncError
 from groupwarden.services.audit import record_run
 from groupwarden.services.cached import cached_rows, cached_snapshot
 from groupwarden.services.context import Context
@@ -46,7 +46,10 @@ class SyncReport:
 def read_token(token_env: str | None, token_file: str | None) -> str | None:
     """The token from an environment variable or an owner-only file; never from anywhere else."""
     if token_env and token_file:
-        raise BadInput("give the token by --token-env or by --token-file, not both")
+        raise BadInput(
+            "the token is named twice, by an environment variable and by a file; name one",
+            hint=Hint(Remedy.GIVE_TOKEN),
+        )
     if token_env:
         value = os.environ.get(token_env)
         if not value:
@@ -77,6 +80,12 @@ def read_token(token_env: str | None, token_file: str | None) -> str | None:
 
 def build_source(config: SourceConfig) -> Source:
     """A client for a configured (or ad-hoc) source."""
+    # The settings checked these already where the user gave them; a SourceConfig built in
+    # code (the demo, a test, a later front end) passes the same one check here.
+    insecure = not config.verify_tls
+    checked_url(f"source {config.name!r}: url", config.url, insecure=insecure)
+    if config.login_url:
+        checked_url(f"source {config.name!r}: login_url", config.login_url, insecure=insecure)
     token = read_token(config.token_env, config.token_file)
     if config.kind == "scim":
         from groupwarden.sources.scim import ScimSource
@@ -94,7 +103,10 @@ def build_source(config: SourceConfig) -> Source:
         from groupwarden.sources.okta import OktaSource
 
         if token is None:
-            raise BadInput(f"source {config.name!r}: an Okta source needs an API token (--token-env VAR)")
+            raise BadInput(
+                f"source {config.name!r}: an Okta source needs an API token",
+                hint=Hint(Remedy.GIVE_TOKEN, config.name),
+            )
         return OktaSource(
             config.url, token, name=config.name, ca_bundle=config.ca_bundle, verify=config.verify_tls
         )
@@ -105,14 +117,15 @@ def build_source(config: SourceConfig) -> Source:
         if token is None:
             if not config.client_id:
                 raise BadInput(
-                    f"source {config.name!r}: a Graph source needs --client-id with --client-secret-env,"
-                    " or --token-env for a ready bearer token"
+                    f"source {config.name!r}: a Graph source needs a client id with its client secret,"
+                    " or a ready bearer token",
+                    hint=Hint(Remedy.GIVE_CLIENT_SECRET, config.name),
                 )
             secret = read_token(config.client_secret_env, config.client_secret_file)
             if secret is None:
                 raise BadInput(
-                    f"source {config.name!r}: give the client secret with --client-secret-env VAR"
-                    " (or client_secret_file in the config)"
+                    f"source {config.name!r}: the client secret is not named",
+                    hint=Hint(Remedy.GIVE_CLIENT_SECRET, config.name),
                 )
         return GraphSource(
             config.tenant or "",

@@ -1,18 +1,23 @@
-"""Opening the cache: URL resolution, SQLite settings, schema upgrade, write transactions."""
+"""Opening the cache: URL resolution, SQLite settings and safety, schema upgrade, write transactions.
+
+The store reads no environment variable: the settings (groupwarden.config) hand it the URL.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from groupwarden.domain.errors import GroupwardenError
+from groupwarden.domain.errors import BadInput, GroupwardenError, Hint, Remedy
 
 # The newest migration; checked on start without importing Alembic when already there.
 HEAD_REVISION = "0003"
@@ -21,15 +26,8 @@ BUSY_TIMEOUT_MS = 10_000
 PG_LOCK_TIMEOUT_MS = 60_000
 
 
-def default_db_path() -> Path:
-    from platformdirs import user_data_path
-
-    return user_data_path("groupwarden") / "groupwarden.db"
-
-
-def resolve_url(value: str | None) -> str:
-    """Return a SQLAlchemy URL from --db, GROUPWARDEN_DB or the default; a bare path is SQLite."""
-    value = value or os.environ.get("GROUPWARDEN_DB") or str(default_db_path())
+def resolve_url(value: str) -> str:
+    """A SQLAlchemy URL from a URL or a bare path (SQLite); settings decide which one, not the store."""
     if "://" in value:
         return value
     return f"sqlite:///{Path(value).expanduser().resolve()}"
@@ -51,6 +49,51 @@ def _prepare_sqlite_file(path: Path) -> None:
         os.close(fd)
 
 
+def check_sqlite_permissions(path: Path) -> None:
+    """Refuse a database file, or its folder, that another user could write or replace.
+
+    Whoever can write the file (or swap it, or plant a -wal file beside it) decides what the
+    audit shows and who gets access. Root is trusted: it can do all of that anyway.
+    """
+    me = os.getuid()
+    for what, target in (("folder", path.parent), ("file", path)):
+        try:
+            st = target.stat()
+        except FileNotFoundError:
+            continue
+        if st.st_uid not in (me, 0):
+            raise GroupwardenError(
+                f"the database {what} {target} belongs to another user (uid {st.st_uid});"
+                f" run `chown {me} {target}` if it is yours, or use a database of your own",
+                hint=Hint(Remedy.TRUST_DB_PERMISSIONS, str(target)),
+            )
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            fix = f"chmod 600 {target}" if what == "file" else f"chmod go-w {target}"
+            raise GroupwardenError(
+                f"the database {what} {target} can be written by others"
+                f" (mode {stat.S_IMODE(st.st_mode):o}); run `{fix}`",
+                hint=Hint(Remedy.TRUST_DB_PERMISSIONS, str(target)),
+            )
+
+
+def _sqlite_path(parsed: URL) -> Path | None:
+    """The file behind a SQLite URL; None for memory and URI (file:) databases."""
+    database = parsed.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _read_only_url(path: Path) -> URL:
+    # A folder we cannot write holds no -shm file we could create, and SQLite cannot read a
+    # WAL database without one; immutable skips it. Only when no -wal holds changes: those
+    # belong to a writer still at work, whose pages immutable would ignore.
+    wal = path.with_name(path.name + "-wal")
+    immutable = not os.access(path.parent, os.W_OK) and not (wal.exists() and wal.stat().st_size > 0)
+    query = {"mode": "ro", "uri": "true", **({"immutable": "1"} if immutable else {})}
+    return URL.create("sqlite", database=f"file:{quote(str(path))}", query=query)
+
+
 def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     # Let SQLAlchemy's begin event emit BEGIN itself, so writers can ask for IMMEDIATE.
     dbapi_conn.isolation_level = None
@@ -62,20 +105,44 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _on_sqlite_connect_read_only(dbapi_conn: Any, _record: Any) -> None:
+    # No journal_mode switch: that is a write, and the file may not be writable.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
 def _on_sqlite_begin(conn: Connection) -> None:
     mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def create_db_engine(url: str) -> Engine:
-    """Create the engine for url, without touching the schema."""
+def create_db_engine(url: str, *, read_only: bool = False, trust_permissions: bool = False) -> Engine:
+    """Create the engine for url, without touching the schema.
+
+    read_only opens a SQLite file read-only, creating nothing: no folder, no file, no WAL
+    switch. A SQLite file or folder others could write is refused unless trust_permissions.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            _prepare_sqlite_file(Path(database))
-        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
-        event.listen(engine, "connect", _on_sqlite_connect)
+        path = _sqlite_path(parsed)
+        on_connect = _on_sqlite_connect
+        if path is not None:
+            if read_only and not path.exists():
+                raise BadInput(
+                    f"the database {path} does not exist; a read-only session creates nothing",
+                    hint=Hint(Remedy.OPEN_WRITABLE),
+                )
+            if not trust_permissions:
+                check_sqlite_permissions(path)
+            if read_only:
+                parsed, on_connect = _read_only_url(path), _on_sqlite_connect_read_only
+            else:
+                _prepare_sqlite_file(path)
+        engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", on_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
         return engine
     connect_args = {}
@@ -84,10 +151,13 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
-def open_engine(url: str) -> Engine:
-    """Open the cache at url, creating or upgrading its schema; one clear error on failure."""
+def open_engine(url: str, *, read_only: bool = False, trust_permissions: bool = False) -> Engine:
+    """Open the cache at url, creating or upgrading its schema; one clear error on failure.
+
+    A read-only session never migrates: a schema that is behind is refused, with the remedy.
+    """
     try:
-        engine = create_db_engine(url)
+        engine = create_db_engine(url, read_only=read_only, trust_permissions=trust_permissions)
     except OSError as exc:
         raise GroupwardenError(f"cannot create the database {safe_url(url)}: {exc.strerror}") from None
     except NoSuchModuleError:
@@ -106,10 +176,16 @@ def open_engine(url: str) -> Engine:
             f"cannot open the database {safe_url(url)}: its driver is not installed: {exc.name}{hint}"
         ) from None
     try:
-        upgrade_schema(engine)
+        if read_only:
+            check_schema(engine, safe_url(url))
+        else:
+            upgrade_schema(engine)
     except SQLAlchemyError as exc:
         engine.dispose()
         raise GroupwardenError(f"cannot open the database {safe_url(url)}: {_first_line(exc)}") from None
+    except GroupwardenError:
+        engine.dispose()
+        raise
     return engine
 
 
@@ -134,6 +210,21 @@ def upgrade_schema(engine: Engine) -> None:
     from groupwarden.store.migrate import upgrade_to_head
 
     upgrade_to_head(engine)
+
+
+def check_schema(engine: Engine, shown: str) -> None:
+    """A read-only session's check: the schema must already be this version's."""
+    with engine.connect() as conn:
+        # Asked first, so that a database that cannot be read at all says so.
+        known = inspect(conn).has_table("alembic_version")
+        revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar() if known else None
+    if revision != HEAD_REVISION:
+        state = "has no groupwarden schema" if revision is None else f"has schema {revision}"
+        raise GroupwardenError(
+            f"the database {shown} {state} and this version needs {HEAD_REVISION};"
+            " a read-only session cannot migrate it",
+            hint=Hint(Remedy.MIGRATE),
+        )
 
 
 @contextmanager

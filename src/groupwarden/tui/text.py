@@ -38,12 +38,40 @@ def stamp(value: datetime | None) -> str:
 
 
 def one_line(exc: BaseException | str) -> str:
-    """The first line of an error, shown literally; a service error is already one clear line."""
+    """The first line of an error, shown literally, with what gets past it in this UI's terms."""
     text = str(exc).strip() or type(exc).__name__
     first = text.splitlines()[0]
     if isinstance(exc, BaseException) and not _is_ours(exc):
         first = f"{type(exc).__name__}: {first}"
+    if isinstance(exc, BaseException):
+        hint = tui_hint(exc)
+        if hint:
+            first = f"{first} ({hint})"
     return printable(first)
+
+
+def tui_hint(exc: BaseException) -> str:
+    """An error's remedy as the key or screen that does it here; the CLI names its flags instead."""
+    from groupwarden.domain.errors import GroupwardenError, Remedy
+
+    if not isinstance(exc, GroupwardenError) or exc.hint is None:
+        return ""
+    return {
+        # No key runs a full sync or allows a mass deletion yet: those stay with the command line.
+        Remedy.FULL_SYNC: "a full sync is needed: run it from the command line",
+        Remedy.CONFIRM_LAST_ADMIN: "confirm in the dialog",
+        Remedy.ALLOW_MASS_DELETE: "check the source; only the command line can allow a mass deletion",
+        Remedy.LIST_GROUPS: "see the groups pane: press 1",
+        Remedy.SYNC_FIRST: "press s to sync",
+        Remedy.OPEN_WRITABLE: "this session is read-only: quit and open it without read-only",
+        Remedy.MIGRATE: "open it once without read-only to upgrade it",
+        Remedy.TRUST_DB_PERMISSIONS: "or trust it with trust_db_permissions = true in the config file",
+        Remedy.GIVE_TOKEN: "name it with token_env or token_file in the source's section of the config file",
+        Remedy.GIVE_CLIENT_SECRET: "set client_id with client_secret_env or client_secret_file"
+        " in the source's section of the config file",
+        Remedy.ADD_WORKSPACE: "workspaces are added from the command line or a layout file",
+        Remedy.ADD_FOLDER: "folders are added from the command line or a layout file",
+    }[exc.hint.remedy]
 
 
 def _is_ours(exc: BaseException) -> bool:

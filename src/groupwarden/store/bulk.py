@@ -101,3 +101,16 @@ def id_lists(ids: Collection[int]) -> Iterator[str]:
     ordered = sorted(ids)
     for start in range(0, len(ordered), CHUNK):
         yield ", ".join(str(int(i)) for i in ordered[start : start + CHUNK])
+
+
+# --- statements over long lists of keys ---------------------------------------------------------
+
+
+def execute_in(
+    conn: Connection, sql: str, values: Collection[Any], params: dict[str, Any] | None = None
+) -> None:
+    """Run a statement without rows (DELETE, UPDATE) whose `IN :values` is bound a chunk at a time."""
+    ordered: Sequence[Any] = sorted(values)
+    statement = text(sql).bindparams(bindparam("values", expanding=True))
+    for start in range(0, len(ordered), CHUNK):
+        conn.execute(statement, {**(params or {}), "values": ordered[start : start + CHUNK]})

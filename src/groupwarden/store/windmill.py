@@ -1,0 +1,546 @@
+"""Every SQL statement on the Windmill state: linked instances and what their last pull read.
+
+Rows come and go as named tuples with Windmill's own names in them; nothing here matches a
+Windmill principal to an IdP group or user (that happens when the rows are read).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import Connection, text
+
+from groupwarden.store import bulk
+
+
+class InstanceRow(NamedTuple):
+    id: int
+    name: str
+    url: str
+    token_env: str | None
+    token_file: str | None
+    ca_bundle: str | None
+    standin: bool
+    last_pull_at: datetime | None
+
+
+class InstanceListRow(NamedTuple):
+    name: str
+    url: str
+    standin: bool
+    last_pull_at: datetime | None
+    workspaces: int
+
+
+class LinkedWorkspaceRow(NamedTuple):
+    id: str
+    name: str
+    instance: str
+    standin: bool
+
+
+class LocalWorkspaceRow(NamedTuple):
+    """A workspace as a pull must know it before linking: its link, and its own grants."""
+
+    id: str
+    instance_id: int | None
+    grants: int
+
+
+class FolderRow(NamedTuple):
+    workspace_id: str
+    name: str
+    summary: str
+
+
+class UserRow(NamedTuple):
+    workspace_id: str
+    username: str
+    email: str
+    is_admin: bool
+    operator: bool
+    disabled: bool
+
+
+class InstanceGroupRow(NamedTuple):
+    name: str
+    summary: str | None
+    external_id: str | None
+    emails: tuple[str, ...]
+
+
+class WorkspaceGroupRow(NamedTuple):
+    workspace_id: str
+    name: str
+    summary: str | None
+    members: tuple[str, ...]
+
+
+class AclRow(NamedTuple):
+    """A role on a folder (kind 'folder', path '') or on an item (its ACL kind and path)."""
+
+    workspace_id: str
+    folder: str
+    kind: str
+    path: str
+    principal: str
+    role: str
+
+
+class ItemRow(NamedTuple):
+    workspace_id: str
+    kind: str
+    path: str
+    folder: str
+
+
+class AutoAddRow(NamedTuple):
+    workspace_id: str
+    group_name: str
+    role: str
+
+
+class IdpGroupRow(NamedTuple):
+    id: int
+    name: str
+    upstream_id: str
+    source: str
+
+
+class IdpUserRow(NamedTuple):
+    id: int
+    user_name: str
+    #: Newline-separated, primary first.
+    emails: str
+    active: bool
+
+
+@dataclass(slots=True)
+class InstanceState:
+    """Everything stored for one instance; workspaces maps each linked workspace to its name."""
+
+    workspaces: dict[str, str] = field(default_factory=dict)
+    folders: list[FolderRow] = field(default_factory=list)
+    users: list[UserRow] = field(default_factory=list)
+    instance_groups: list[InstanceGroupRow] = field(default_factory=list)
+    workspace_groups: list[WorkspaceGroupRow] = field(default_factory=list)
+    acl: list[AclRow] = field(default_factory=list)
+    items: list[ItemRow] = field(default_factory=list)
+    auto_add: list[AutoAddRow] = field(default_factory=list)
+
+
+# Tables keyed by a linked workspace, cleared and refilled by each pull.
+_WORKSPACE_TABLES = ("windmill_users", "windmill_acl", "windmill_items", "windmill_auto_add")
+
+_INSTANCE_COLUMNS = "id, name, url, token_env, token_file, ca_bundle, standin, last_pull_at"
+
+
+def _instance(row: Iterable[object]) -> InstanceRow:
+    r = tuple(row)
+    return InstanceRow(
+        int(r[0]),  # type: ignore[call-overload]
+        str(r[1]),
+        str(r[2]),
+        r[3] if r[3] is None else str(r[3]),
+        r[4] if r[4] is None else str(r[4]),
+        r[5] if r[5] is None else str(r[5]),
+        bool(r[6]),
+        _as_datetime(r[7]),
+    )
+
+
+def _as_datetime(value: object) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def find_instance(conn: Connection, name: str) -> InstanceRow | None:
+    row = conn.execute(
+        text(f"SELECT {_INSTANCE_COLUMNS} FROM windmill_instances WHERE name = :n"), {"n": name}
+    ).first()
+    return None if row is None else _instance(row)
+
+
+def save_instance(
+    conn: Connection,
+    *,
+    name: str,
+    url: str,
+    token_env: str | None,
+    token_file: str | None,
+    ca_bundle: str | None,
+    standin: bool,
+    pulled_at: datetime | None,
+) -> int:
+    """Create or update an instance's link; its id."""
+    values = {
+        "n": name,
+        "u": url,
+        "te": token_env,
+        "tf": token_file,
+        "ca": ca_bundle,
+        "s": standin,
+        "at": pulled_at,
+    }
+    found = find_instance(conn, name)
+    if found is None:
+        conn.execute(
+            text(
+                "INSERT INTO windmill_instances (name, url, token_env, token_file, ca_bundle, standin,"
+                " last_pull_at) VALUES (:n, :u, :te, :tf, :ca, :s, :at)"
+            ),
+            values,
+        )
+        found = find_instance(conn, name)
+        assert found is not None
+        return found.id
+    conn.execute(
+        text(
+            "UPDATE windmill_instances SET url = :u, token_env = :te, token_file = :tf, ca_bundle = :ca,"
+            " standin = :s, last_pull_at = :at WHERE id = :id"
+        ),
+        {**values, "id": found.id},
+    )
+    return found.id
+
+
+def list_instances(conn: Connection) -> list[InstanceListRow]:
+    rows = conn.execute(
+        text(
+            "SELECT i.name, i.url, i.standin, i.last_pull_at, COUNT(w.id) FROM windmill_instances i"
+            " LEFT JOIN workspaces w ON w.windmill_instance_id = i.id"
+            " GROUP BY i.id, i.name, i.url, i.standin, i.last_pull_at ORDER BY i.name"
+        )
+    ).all()
+    return [InstanceListRow(str(r[0]), str(r[1]), bool(r[2]), _as_datetime(r[3]), int(r[4])) for r in rows]
+
+
+def linked_workspaces(conn: Connection) -> list[LinkedWorkspaceRow]:
+    rows = conn.execute(
+        text(
+            "SELECT w.id, w.name, i.name, i.standin FROM workspaces w"
+            " JOIN windmill_instances i ON i.id = w.windmill_instance_id ORDER BY w.id"
+        )
+    ).all()
+    return [LinkedWorkspaceRow(str(r[0]), str(r[1]), str(r[2]), bool(r[3])) for r in rows]
+
+
+def local_workspaces(conn: Connection, ids: Collection[str]) -> dict[str, LocalWorkspaceRow]:
+    """The workspaces among ids that exist already, with their link and local grant count."""
+    out: dict[str, LocalWorkspaceRow] = {}
+    for r in bulk.select_in(
+        conn,
+        "SELECT w.id, w.windmill_instance_id, (SELECT COUNT(*) FROM grants g JOIN folders f"
+        " ON f.id = g.folder_id WHERE f.workspace_id = w.id) FROM workspaces w WHERE w.id IN :values",
+        ids,
+    ):
+        out[str(r[0])] = LocalWorkspaceRow(str(r[0]), None if r[1] is None else int(r[1]), int(r[2]))
+    return out
+
+
+def folders_of(conn: Connection, workspaces: Collection[str]) -> list[FolderRow]:
+    rows = bulk.select_in(
+        conn, "SELECT workspace_id, name, summary FROM folders WHERE workspace_id IN :values", workspaces
+    )
+    return sorted(FolderRow(str(r[0]), str(r[1]), str(r[2] or "")) for r in rows)
+
+
+def read_state(conn: Connection, instance_id: int) -> InstanceState:
+    """What is stored for the instance: its linked workspaces and everything pulled for them."""
+    state = InstanceState()
+    params = {"i": instance_id}
+    linked = "SELECT id FROM workspaces WHERE windmill_instance_id = :i"
+    for wid, wname in conn.execute(
+        text("SELECT id, name FROM workspaces WHERE windmill_instance_id = :i ORDER BY id"), params
+    ):
+        state.workspaces[str(wid)] = str(wname)
+    state.folders = [
+        FolderRow(str(r[0]), str(r[1]), str(r[2] or ""))
+        for r in conn.execute(
+            text(
+                f"SELECT workspace_id, name, summary FROM folders WHERE workspace_id IN ({linked})"
+                " ORDER BY workspace_id, name"
+            ),
+            params,
+        )
+    ]
+    state.users = [
+        UserRow(str(r[0]), str(r[1]), str(r[2]), bool(r[3]), bool(r[4]), bool(r[5]))
+        for r in conn.execute(
+            text(
+                "SELECT workspace_id, username, email, is_admin, operator, disabled FROM windmill_users"
+                f" WHERE workspace_id IN ({linked}) ORDER BY workspace_id, username"
+            ),
+            params,
+        )
+    ]
+    emails: dict[int, list[str]] = defaultdict(list)
+    for gid, email in conn.execute(
+        text(
+            "SELECT m.group_id, m.email FROM windmill_instance_group_members m"
+            " JOIN windmill_instance_groups g ON g.id = m.group_id WHERE g.instance_id = :i"
+            " ORDER BY m.group_id, m.email"
+        ),
+        params,
+    ):
+        emails[int(gid)].append(str(email))
+    state.instance_groups = [
+        InstanceGroupRow(str(r[1]), r[2], r[3], tuple(emails.get(int(r[0]), ())))
+        for r in conn.execute(
+            text(
+                "SELECT id, name, summary, external_id FROM windmill_instance_groups"
+                " WHERE instance_id = :i ORDER BY name"
+            ),
+            params,
+        )
+    ]
+    members: dict[int, list[str]] = defaultdict(list)
+    for gid, username in conn.execute(
+        text(
+            "SELECT m.group_id, m.username FROM windmill_workspace_group_members m"
+            " JOIN windmill_workspace_groups g ON g.id = m.group_id"
+            f" WHERE g.workspace_id IN ({linked}) ORDER BY m.group_id, m.username"
+        ),
+        params,
+    ):
+        members[int(gid)].append(str(username))
+    state.workspace_groups = [
+        WorkspaceGroupRow(str(r[1]), str(r[2]), r[3], tuple(members.get(int(r[0]), ())))
+        for r in conn.execute(
+            text(
+                "SELECT id, workspace_id, name, summary FROM windmill_workspace_groups"
+                f" WHERE workspace_id IN ({linked}) ORDER BY workspace_id, name"
+            ),
+            params,
+        )
+    ]
+    state.acl = [
+        AclRow(*(str(v) for v in r))
+        for r in conn.execute(
+            text(
+                "SELECT workspace_id, folder, kind, path, principal, role FROM windmill_acl"
+                f" WHERE workspace_id IN ({linked}) ORDER BY workspace_id, folder, kind, path, principal"
+            ),
+            params,
+        )
+    ]
+    state.items = [
+        ItemRow(*(str(v) for v in r))
+        for r in conn.execute(
+            text(
+                "SELECT workspace_id, kind, path, folder FROM windmill_items"
+                f" WHERE workspace_id IN ({linked}) ORDER BY workspace_id, kind, path"
+            ),
+            params,
+        )
+    ]
+    state.auto_add = [
+        AutoAddRow(*(str(v) for v in r))
+        for r in conn.execute(
+            text(
+                "SELECT workspace_id, group_name, role FROM windmill_auto_add"
+                f" WHERE workspace_id IN ({linked}) ORDER BY workspace_id, group_name"
+            ),
+            params,
+        )
+    ]
+    return state
+
+
+def write_state(conn: Connection, instance_id: int, state: InstanceState, unlink: Collection[str]) -> None:
+    """Replace everything stored for the instance with state, in the caller's transaction.
+
+    The workspaces of state become linked to the instance (created when new); those in unlink
+    lose their link and their pulled rows, and stay as local workspaces with their folders.
+    Folders are mirrored by name, so a folder that stays keeps its id.
+    """
+    linked = conn.execute(
+        text("SELECT id FROM workspaces WHERE windmill_instance_id = :i"), {"i": instance_id}
+    ).all()
+    touched = {str(r[0]) for r in linked} | set(state.workspaces) | set(unlink)
+    for table in _WORKSPACE_TABLES:
+        bulk.execute_in(conn, f"DELETE FROM {table} WHERE workspace_id IN :values", touched)
+    bulk.execute_in(conn, "UPDATE workspaces SET windmill_instance_id = NULL WHERE id IN :values", unlink)
+
+    existing = local_workspaces(conn, state.workspaces)
+    for wid, name in state.workspaces.items():
+        if wid in existing:
+            conn.execute(
+                text("UPDATE workspaces SET name = :n, windmill_instance_id = :i WHERE id = :w"),
+                {"n": name, "i": instance_id, "w": wid},
+            )
+        else:
+            conn.execute(
+                text("INSERT INTO workspaces (id, name, windmill_instance_id) VALUES (:w, :n, :i)"),
+                {"w": wid, "n": name, "i": instance_id},
+            )
+    _mirror_folders(conn, list(state.workspaces), state.folders)
+
+    bulk.insert_rows(
+        conn,
+        "windmill_users",
+        ("workspace_id", "username", "email", "is_admin", "operator", "disabled"),
+        state.users,
+    )
+    _write_instance_groups(conn, instance_id, state.instance_groups)
+    _write_workspace_groups(conn, touched, state.workspace_groups)
+    bulk.insert_rows(
+        conn, "windmill_acl", ("workspace_id", "folder", "kind", "path", "principal", "role"), state.acl
+    )
+    bulk.insert_rows(conn, "windmill_items", ("workspace_id", "kind", "path", "folder"), state.items)
+    bulk.insert_rows(conn, "windmill_auto_add", ("workspace_id", "group_name", "role"), state.auto_add)
+
+
+def _write_instance_groups(conn: Connection, instance_id: int, groups: list[InstanceGroupRow]) -> None:
+    """Make the instance's groups exactly groups; a group that stays keeps its id."""
+    params = {"i": instance_id}
+    have = {
+        str(r[1]): (int(r[0]), (r[2], r[3]))
+        for r in conn.execute(
+            text(
+                "SELECT id, name, summary, external_id FROM windmill_instance_groups WHERE instance_id = :i"
+            ),
+            params,
+        )
+    }
+    wanted = {g.name: g for g in groups}
+    # Members go with their groups (ON DELETE CASCADE).
+    for marks in bulk.id_lists([gid for name, (gid, _v) in have.items() if name not in wanted]):
+        conn.execute(text(f"DELETE FROM windmill_instance_groups WHERE id IN ({marks})"))
+    for name, group in wanted.items():
+        if name in have and have[name][1] != (group.summary, group.external_id):
+            conn.execute(
+                text("UPDATE windmill_instance_groups SET summary = :s, external_id = :e WHERE id = :id"),
+                {"s": group.summary, "e": group.external_id, "id": have[name][0]},
+            )
+    new = [g for name, g in wanted.items() if name not in have]
+    new_ids = bulk.allocate_ids(conn, "windmill_instance_groups", len(new))
+    bulk.insert_rows(
+        conn,
+        "windmill_instance_groups",
+        ("id", "instance_id", "name", "summary", "external_id"),
+        [(gid, instance_id, g.name, g.summary, g.external_id) for gid, g in zip(new_ids, new, strict=True)],
+    )
+    ids = {name: gid for name, (gid, _v) in have.items()} | {
+        g.name: gid for gid, g in zip(new_ids, new, strict=True)
+    }
+    conn.execute(
+        text(
+            "DELETE FROM windmill_instance_group_members WHERE group_id IN"
+            " (SELECT id FROM windmill_instance_groups WHERE instance_id = :i)"
+        ),
+        params,
+    )
+    bulk.insert_rows(
+        conn,
+        "windmill_instance_group_members",
+        ("group_id", "email"),
+        [(ids[g.name], email) for g in groups for email in sorted(set(g.emails))],
+    )
+
+
+def _write_workspace_groups(
+    conn: Connection, workspaces: Collection[str], groups: list[WorkspaceGroupRow]
+) -> None:
+    """Make the groups of the workspaces exactly groups; a group that stays keeps its id."""
+    have = {
+        (str(r[1]), str(r[2])): (int(r[0]), r[3])
+        for r in bulk.select_in(
+            conn,
+            "SELECT id, workspace_id, name, summary FROM windmill_workspace_groups"
+            " WHERE workspace_id IN :values",
+            workspaces,
+        )
+    }
+    wanted = {(g.workspace_id, g.name): g for g in groups}
+    for marks in bulk.id_lists([gid for key, (gid, _s) in have.items() if key not in wanted]):
+        conn.execute(text(f"DELETE FROM windmill_workspace_groups WHERE id IN ({marks})"))
+    for key, group in wanted.items():
+        if key in have and have[key][1] != group.summary:
+            conn.execute(
+                text("UPDATE windmill_workspace_groups SET summary = :s WHERE id = :id"),
+                {"s": group.summary, "id": have[key][0]},
+            )
+    new = [g for key, g in wanted.items() if key not in have]
+    new_ids = bulk.allocate_ids(conn, "windmill_workspace_groups", len(new))
+    bulk.insert_rows(
+        conn,
+        "windmill_workspace_groups",
+        ("id", "workspace_id", "name", "summary"),
+        [(gid, g.workspace_id, g.name, g.summary) for gid, g in zip(new_ids, new, strict=True)],
+    )
+    ids = {key: gid for key, (gid, _s) in have.items()} | {
+        (g.workspace_id, g.name): gid for gid, g in zip(new_ids, new, strict=True)
+    }
+    bulk.execute_in(
+        conn,
+        "DELETE FROM windmill_workspace_group_members WHERE group_id IN"
+        " (SELECT id FROM windmill_workspace_groups WHERE workspace_id IN :values)",
+        workspaces,
+    )
+    bulk.insert_rows(
+        conn,
+        "windmill_workspace_group_members",
+        ("group_id", "username"),
+        [(ids[(g.workspace_id, g.name)], m) for g in groups for m in sorted(set(g.members))],
+    )
+
+
+def _mirror_folders(conn: Connection, workspaces: list[str], folders: list[FolderRow]) -> None:
+    """Make the folders of the linked workspaces exactly the given ones, keeping ids by name.
+
+    A folder Windmill no longer has takes its store grants with it: on a linked workspace
+    those only ever mirrored Windmill.
+    """
+    wanted = {(f.workspace_id, f.name): f.summary for f in folders}
+    have: dict[tuple[str, str], tuple[int, str]] = {}
+    for r in bulk.select_in(
+        conn, "SELECT id, workspace_id, name, summary FROM folders WHERE workspace_id IN :values", workspaces
+    ):
+        have[(str(r[1]), str(r[2]))] = (int(r[0]), str(r[3] or ""))
+    gone = sorted(folder_id for key, (folder_id, _s) in have.items() if key not in wanted)
+    for marks in bulk.id_lists(gone):
+        conn.execute(text(f"DELETE FROM grants WHERE folder_id IN ({marks})"))
+        conn.execute(text(f"DELETE FROM folders WHERE id IN ({marks})"))
+    for key, summary in wanted.items():
+        if key in have and have[key][1] != summary:
+            conn.execute(
+                text("UPDATE folders SET summary = :s WHERE id = :id"), {"s": summary, "id": have[key][0]}
+            )
+    new = [(wid, name, summary) for (wid, name), summary in wanted.items() if (wid, name) not in have]
+    bulk.insert_rows(conn, "folders", ("workspace_id", "name", "summary"), new)
+
+
+# --- reads for matching and drift -------------------------------------------------------------
+
+
+def idp_groups(conn: Connection) -> list[IdpGroupRow]:
+    """Every live IdP group, of every source."""
+    rows = conn.execute(
+        text(
+            "SELECT g.id, g.name, g.upstream_id, s.name FROM instance_groups g"
+            " JOIN sources s ON s.id = g.source_id WHERE g.removed_at IS NULL ORDER BY g.id"
+        )
+    ).all()
+    return [IdpGroupRow(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+
+def idp_users(conn: Connection, ids: Collection[int] | None = None) -> list[IdpUserRow]:
+    """Live IdP users with their emails: every one, or those of ids."""
+    sql = "SELECT id, user_name, emails, active FROM users WHERE removed_at IS NULL"
+    if ids is None:
+        rows: Iterable[tuple[object, ...]] = conn.execute(text(sql + " ORDER BY id")).all()
+    else:
+        rows = [tuple(r) for r in bulk.select_in(conn, sql + " AND id IN :values", ids)]
+    return [IdpUserRow(int(r[0]), str(r[1]), str(r[2] or ""), bool(r[3])) for r in rows]  # type: ignore[call-overload]
+
+
+def granted_group_ids(conn: Connection) -> set[int]:
+    """The IdP groups that hold a grant in the store's own grants table."""
+    rows = conn.execute(text("SELECT DISTINCT group_id FROM grants WHERE group_id IS NOT NULL")).all()
+    return {int(r[0]) for r in rows}

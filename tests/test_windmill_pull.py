@@ -17,7 +17,7 @@ from groupwarden.services.audit import sync_runs
 from groupwarden.services.backup import backup_data
 from groupwarden.services.context import Context
 from groupwarden.services.grants import grant
-from groupwarden.services.layout import add_folder, add_workspace, list_workspaces
+from groupwarden.services.layout import list_workspaces
 from groupwarden.services.windmill import (
     AclChange,
     WindmillLink,

@@ -128,7 +128,7 @@ def test_a_pull_stores_exactly_what_the_instance_holds(
     same(stored(ctx), expected_state(standin))
     assert report.workspaces == 2 and report.folders == 6 and report.instance_groups == 3
     assert report.archived == ["old00"]
-    assert {p.phase for p in seen} >= {"workspaces", "folders", "items", "users", "groups", "store"}
+    assert {p.phase for p in seen} >= {"workspaces", "folders", "items", "users", "groups", "reconcile"}
     # The archived workspace is listed by Windmill but not linked, nor created here.
     links = workspace_links(ctx)
     assert sorted(links) == ["ws00", "ws01"]
@@ -338,3 +338,31 @@ def test_the_token_is_stored_nowhere(ctx: Context, standin: WindmillStandIn, lin
     everything = json.dumps(backup_data(ctx), ensure_ascii=False)
     assert TOKEN_VAR in everything
     assert standin.superadmin_token not in everything
+
+
+def test_a_backup_carries_the_windmill_state(ctx: Context, link: WindmillLink, tmp_path: Path) -> None:
+    from groupwarden.services.backup import restore, write_backup
+
+    pull(ctx, link)
+    write_backup(ctx, tmp_path / "backup.json")
+    # Restored into a fresh SQLite store, whatever the backend of the first.
+    copy = Context.open(str(tmp_path / "copy.db"))
+    try:
+        restore(copy, tmp_path / "backup.json")
+        assert dump(copy) == dump(ctx)
+        assert sorted(workspace_links(copy)) == ["ws00", "ws01"]
+    finally:
+        copy.close()
+
+
+def test_a_recorded_diff_keeps_a_bounded_number_of_entries() -> None:
+    from groupwarden.services.windmill import WindmillDiff
+
+    diff = WindmillDiff(folders_added=["w/a", "w/b", "w/c"], users_added=["w/u/x"])
+    diff.members_added = {"g/one": ["a@x.test"], "g/two": ["b@x.test"], "g/six": ["c@x.test"]}
+    data = diff.to_dict(2)
+    assert data["folders_added"] == ["w/a", "w/b"] and data["users_added"] == ["w/u/x"]
+    assert data["members_added"] == {"g/one": ["a@x.test"], "g/two": ["b@x.test"]}
+    assert data["truncated"] == {"folders_added": 3, "members_added": 3}
+    assert "truncated" not in diff.to_dict()
+    assert diff.to_dict()["folders_added"] == ["w/a", "w/b", "w/c"]

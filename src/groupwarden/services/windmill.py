@@ -43,6 +43,9 @@ from groupwarden.store.windmill import (
 )
 
 DEFAULT_NAME = "default"
+# Entries kept per list of a run's recorded diff: a first pull of a big instance adds every
+# ACL entry it has, and the audit log has to stay readable.
+RUN_DIFF_LIMIT = 1000
 _INSTANCE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
@@ -106,8 +109,20 @@ class WindmillDiff:
     def is_empty(self) -> bool:
         return not any(getattr(self, name) for name in self.__slots__)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self, limit: int | None = None) -> dict[str, Any]:
+        """Plain data; with limit, each list keeps its first limit entries and 'truncated' gives
+        the full length of every list that was cut."""
+        data = asdict(self)
+        if limit is None:
+            return data
+        cut: dict[str, int] = {}
+        for key, value in data.items():
+            if len(value) > limit:
+                cut[key] = len(value)
+                data[key] = value[:limit] if isinstance(value, list) else dict(list(value.items())[:limit])
+        if cut:
+            data["truncated"] = cut
+        return data
 
 
 @dataclass(slots=True)
@@ -130,6 +145,19 @@ def _target(row: AclRow) -> str:
     return f"{row.workspace_id}/{row.path or row.folder}"
 
 
+AclKey = tuple[str, str, str, str]
+
+
+def _acl_roles(rows: Iterable[AclRow]) -> dict[AclKey, str]:
+    """(workspace, kind, folder name or item path, principal) -> role."""
+    return {(r.workspace_id, r.kind, r.path or r.folder, r.principal): r.role for r in rows}
+
+
+def _acl_change(key: AclKey, before: str | None, after: str | None) -> AclChange:
+    workspace, kind, where, principal = key
+    return AclChange(principal, f"{workspace}/{where}", kind, before, after)
+
+
 def diff_states(
     before: InstanceState, before_folders: Sequence[FolderRow], after: InstanceState
 ) -> WindmillDiff:
@@ -145,23 +173,13 @@ def diff_states(
     diff.folders_added = sorted(new_folders - old_folders)
     diff.folders_removed = sorted(old_folders - new_folders)
 
-    def keyed(rows: Iterable[AclRow]) -> dict[tuple[str, str, str, str], AclRow]:
-        return {(r.workspace_id, r.kind, r.path or r.folder, r.principal): r for r in rows}
-
-    old_acl, new_acl = keyed(before.acl), keyed(after.acl)
-    for key in sorted(old_acl.keys() | new_acl.keys()):
-        old, new = old_acl.get(key), new_acl.get(key)
-        row = new or old
-        assert row is not None
-        change = AclChange(
-            row.principal, _target(row), row.kind, old.role if old else None, new.role if new else None
-        )
-        if old is None:
-            diff.acl_added.append(change)
-        elif new is None:
-            diff.acl_removed.append(change)
-        elif old.role != new.role:
-            diff.acl_changed.append(change)
+    # Whole rows compared as sets, in C: a re-pull holds every ACL entry of the instance twice,
+    # and only the few that differ are looked at one by one.
+    old_rows, new_rows = set(before.acl), set(after.acl)
+    gone, came = _acl_roles(old_rows - new_rows), _acl_roles(new_rows - old_rows)
+    diff.acl_added = [_acl_change(k, None, came[k]) for k in sorted(came.keys() - gone.keys())]
+    diff.acl_removed = [_acl_change(k, gone[k], None) for k in sorted(gone.keys() - came.keys())]
+    diff.acl_changed = [_acl_change(k, gone[k], came[k]) for k in sorted(came.keys() & gone.keys())]
 
     def groups(state: InstanceState) -> set[str]:
         return {f"g/{g.name}" for g in state.instance_groups} | {
@@ -196,6 +214,11 @@ def _surprise(name: str, detail: str) -> SyncError:
     return SyncError(f"unexpected answer from windmill {name}: {detail}; nothing was written")
 
 
+# item_role's answer for each extra_perms value, looked up once: an instance has items by the
+# hundred thousand.
+_ITEM_ROLES = {write: str(item_role({"p": write}, "p")) for write in (True, False)}
+
+
 def state_of(name: str, snapshot: InstanceSnapshot) -> InstanceState:
     """The rows to store for a complete snapshot; a name the store cannot hold fails the pull."""
     state = InstanceState()
@@ -217,10 +240,10 @@ def state_of(name: str, snapshot: InstanceSnapshot) -> InstanceState:
             folder_name = item_folder(item.path)
             assert folder_name is not None  # the client keeps items under f/<folder>/ only
             state.items.append(ItemRow(wid, item.kind, item.path, folder_name))
-            for principal in sorted(item.extra_perms):
-                role = item_role(item.extra_perms, principal)
-                assert role is not None
-                state.acl.append(AclRow(wid, folder_name, item.kind, item.path, principal, role.label))
+            for principal, write in item.extra_perms.items():
+                state.acl.append(
+                    AclRow(wid, folder_name, item.kind, item.path, principal, _ITEM_ROLES[write])
+                )
         state.users.extend(
             UserRow(wid, u.username, u.email, u.is_admin, u.operator, u.disabled) for u in ws.users
         )
@@ -252,12 +275,10 @@ def _check_links(conn: Connection, name: str, instance_id: int | None, state: In
             )
 
 
-def _before(
-    conn: Connection, instance_id: int | None, after: InstanceState
-) -> tuple[InstanceState, list[FolderRow]]:
-    before = InstanceState() if instance_id is None else store.read_state(conn, instance_id)
+def _folders_before(conn: Connection, before: InstanceState, after: InstanceState) -> list[FolderRow]:
+    """The folders a pull may change: the linked workspaces', and those of local ones it adopts."""
     adopted = sorted(set(after.workspaces) - set(before.workspaces))
-    return before, [*before.folders, *store.folders_of(conn, adopted)]
+    return [*before.folders, *store.folders_of(conn, adopted)]
 
 
 def pull(
@@ -292,13 +313,14 @@ def pull(
             snapshot = client.pull(progress)
         after = state_of(link.name, snapshot)
         if progress:
-            progress(Progress("store", 0, 0, len(after.acl) + len(after.folders)))
+            progress(Progress("reconcile", 0, 0, len(after.acl) + len(after.folders)))
         if dry_run:
             with ctx.engine.connect() as conn:
                 found = store.find_instance(conn, link.name)
                 instance_id = None if found is None else found.id
                 _check_links(conn, link.name, instance_id, after)
-                diff = diff_states(*_before(conn, instance_id, after), after)
+                before = InstanceState() if instance_id is None else store.read_state(conn, instance_id)
+                diff = diff_states(before, _folders_before(conn, before, after), after)
             run_id = None
         else:
             with write_transaction(ctx.engine) as conn:
@@ -306,7 +328,8 @@ def pull(
                 found = store.find_instance(conn, link.name)
                 instance_id = None if found is None else found.id
                 _check_links(conn, link.name, instance_id, after)
-                diff = diff_states(*_before(conn, instance_id, after), after)
+                before = InstanceState() if instance_id is None else store.read_state(conn, instance_id)
+                diff = diff_states(before, _folders_before(conn, before, after), after)
                 instance_id = store.save_instance(
                     conn,
                     name=link.name,
@@ -318,7 +341,7 @@ def pull(
                     pulled_at=ctx.clock(),
                 )
                 gone = diff.workspaces_unlinked
-                store.write_state(conn, instance_id, after, gone)
+                store.write_state(conn, instance_id, before, after, gone)
                 run_id = record_run(
                     conn,
                     source_name=source,
@@ -326,7 +349,7 @@ def pull(
                     now=ctx.clock(),
                     started_at=started,
                     outcome="ok",
-                    diff=diff.to_dict(),
+                    diff=diff.to_dict(RUN_DIFF_LIMIT),
                 )
     except SyncError as exc:
         if not dry_run:

@@ -114,3 +114,14 @@ def execute_in(
     statement = text(sql).bindparams(bindparam("values", expanding=True))
     for start in range(0, len(ordered), CHUNK):
         conn.execute(statement, {**(params or {}), "values": ordered[start : start + CHUNK]})
+
+
+def delete_keys(
+    conn: Connection, table: str, columns: Sequence[str], keys: Sequence[tuple[Any, ...]]
+) -> None:
+    """DELETE the rows whose key columns hold each of keys (plain values), in one executemany."""
+    if not keys:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    where = " AND ".join(f"{column} = {mark}" for column in columns)
+    conn.exec_driver_sql(f"DELETE FROM {table} WHERE {where}", list(keys))

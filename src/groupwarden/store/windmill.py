@@ -7,10 +7,10 @@ Windmill principal to an IdP group or user (that happens when the rows are read)
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, text
 
@@ -132,9 +132,6 @@ class InstanceState:
     items: list[ItemRow] = field(default_factory=list)
     auto_add: list[AutoAddRow] = field(default_factory=list)
 
-
-# Tables keyed by a linked workspace, cleared and refilled by each pull.
-_WORKSPACE_TABLES = ("windmill_users", "windmill_acl", "windmill_items", "windmill_auto_add")
 
 _INSTANCE_COLUMNS = "id, name, url, token_env, token_file, ca_bundle, standin, last_pull_at"
 
@@ -319,28 +316,33 @@ def read_state(conn: Connection, instance_id: int) -> InstanceState:
             params,
         )
     ]
-    state.acl = [
-        AclRow(*(str(v) for v in r))
-        for r in conn.execute(
-            text(
-                "SELECT workspace_id, folder, kind, path, principal, role FROM windmill_acl"
-                f" WHERE workspace_id IN ({linked}) ORDER BY workspace_id, folder, kind, path, principal"
+    # The two big tables go through the driver's cursor: a large instance holds a few hundred
+    # thousand ACL entries, and SQLAlchemy's rows cost several times the query itself.
+    where = (
+        f"WHERE workspace_id IN (SELECT id FROM workspaces WHERE windmill_instance_id = {int(instance_id)})"
+    )
+    state.acl = list(
+        map(
+            AclRow._make,
+            _raw_rows(
+                conn,
+                f"SELECT workspace_id, folder, kind, path, principal, role FROM windmill_acl {where}"
+                " ORDER BY workspace_id, folder, kind, path, principal",
             ),
-            params,
         )
-    ]
-    state.items = [
-        ItemRow(*(str(v) for v in r))
-        for r in conn.execute(
-            text(
-                "SELECT workspace_id, kind, path, folder FROM windmill_items"
-                f" WHERE workspace_id IN ({linked}) ORDER BY workspace_id, kind, path"
+    )
+    state.items = list(
+        map(
+            ItemRow._make,
+            _raw_rows(
+                conn,
+                f"SELECT workspace_id, kind, path, folder FROM windmill_items {where}"
+                " ORDER BY workspace_id, kind, path",
             ),
-            params,
         )
-    ]
+    )
     state.auto_add = [
-        AutoAddRow(*(str(v) for v in r))
+        AutoAddRow._make(r)
         for r in conn.execute(
             text(
                 "SELECT workspace_id, group_name, role FROM windmill_auto_add"
@@ -352,142 +354,175 @@ def read_state(conn: Connection, instance_id: int) -> InstanceState:
     return state
 
 
-def write_state(conn: Connection, instance_id: int, state: InstanceState, unlink: Collection[str]) -> None:
-    """Replace everything stored for the instance with state, in the caller's transaction.
+Row = TypeVar("Row", bound=tuple[Any, ...])
 
-    The workspaces of state become linked to the instance (created when new); those in unlink
-    lose their link and their pulled rows, and stay as local workspaces with their folders.
-    Folders are mirrored by name, so a folder that stays keeps its id.
+# Each table's key columns, then the others, in the order of its row type. Rows are compared
+# whole: a row whose other columns changed is deleted and inserted again.
+_KEYED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "windmill_users": (("workspace_id", "username"), ("email", "is_admin", "operator", "disabled")),
+    "windmill_acl": (("workspace_id", "folder", "kind", "path", "principal"), ("role",)),
+    "windmill_items": (("workspace_id", "kind", "path"), ("folder",)),
+    "windmill_auto_add": (("workspace_id", "group_name"), ("role",)),
+}
+
+
+def _raw_rows(conn: Connection, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of a query without parameters, straight from the driver, in this transaction."""
+    raw: Any = conn.connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        cursor.execute(sql)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
+    finally:
+        cursor.close()
+
+
+def write_state(
+    conn: Connection, instance_id: int, before: InstanceState, after: InstanceState, unlink: Collection[str]
+) -> None:
+    """Make the store hold after for the instance, in the caller's transaction.
+
+    before is what read_state gave in this same transaction: only the rows that differ from
+    it are written, so a re-pull of a large instance that barely changed costs little. The
+    workspaces of after become linked (created when new); those in unlink lose their link and
+    their pulled rows, and stay as local workspaces with their folders. Folders and groups
+    that stay keep their ids.
     """
-    linked = conn.execute(
-        text("SELECT id FROM workspaces WHERE windmill_instance_id = :i"), {"i": instance_id}
-    ).all()
-    touched = {str(r[0]) for r in linked} | set(state.workspaces) | set(unlink)
-    for table in _WORKSPACE_TABLES:
-        bulk.execute_in(conn, f"DELETE FROM {table} WHERE workspace_id IN :values", touched)
-    bulk.execute_in(conn, "UPDATE workspaces SET windmill_instance_id = NULL WHERE id IN :values", unlink)
+    gone = set(unlink)
+    for table in _KEYED:
+        bulk.execute_in(conn, f"DELETE FROM {table} WHERE workspace_id IN :values", gone)
+    # Members go with their groups (ON DELETE CASCADE).
+    bulk.execute_in(conn, "DELETE FROM windmill_workspace_groups WHERE workspace_id IN :values", gone)
+    bulk.execute_in(conn, "UPDATE workspaces SET windmill_instance_id = NULL WHERE id IN :values", gone)
 
-    existing = local_workspaces(conn, state.workspaces)
-    for wid, name in state.workspaces.items():
-        if wid in existing:
-            conn.execute(
-                text("UPDATE workspaces SET name = :n, windmill_instance_id = :i WHERE id = :w"),
-                {"n": name, "i": instance_id, "w": wid},
-            )
-        else:
+    existing = local_workspaces(conn, after.workspaces)
+    for wid, name in after.workspaces.items():
+        if wid not in existing:
             conn.execute(
                 text("INSERT INTO workspaces (id, name, windmill_instance_id) VALUES (:w, :n, :i)"),
                 {"w": wid, "n": name, "i": instance_id},
             )
-    _mirror_folders(conn, list(state.workspaces), state.folders)
+        elif existing[wid].instance_id != instance_id or before.workspaces.get(wid) != name:
+            conn.execute(
+                text("UPDATE workspaces SET name = :n, windmill_instance_id = :i WHERE id = :w"),
+                {"n": name, "i": instance_id, "w": wid},
+            )
+    _mirror_folders(conn, list(after.workspaces), after.folders)
 
-    bulk.insert_rows(
-        conn,
-        "windmill_users",
-        ("workspace_id", "username", "email", "is_admin", "operator", "disabled"),
-        state.users,
-    )
-    _write_instance_groups(conn, instance_id, state.instance_groups)
-    _write_workspace_groups(conn, touched, state.workspace_groups)
-    bulk.insert_rows(
-        conn, "windmill_acl", ("workspace_id", "folder", "kind", "path", "principal", "role"), state.acl
-    )
-    bulk.insert_rows(conn, "windmill_items", ("workspace_id", "kind", "path", "folder"), state.items)
-    bulk.insert_rows(conn, "windmill_auto_add", ("workspace_id", "group_name", "role"), state.auto_add)
+    _write_rows(conn, "windmill_users", _outside(before.users, gone), after.users)
+    _write_rows(conn, "windmill_acl", _outside(before.acl, gone), after.acl)
+    _write_rows(conn, "windmill_items", _outside(before.items, gone), after.items)
+    _write_rows(conn, "windmill_auto_add", _outside(before.auto_add, gone), after.auto_add)
+    _write_instance_groups(conn, instance_id, before.instance_groups, after.instance_groups)
+    _write_workspace_groups(conn, _outside(before.workspace_groups, gone), after.workspace_groups)
 
 
-def _write_instance_groups(conn: Connection, instance_id: int, groups: list[InstanceGroupRow]) -> None:
-    """Make the instance's groups exactly groups; a group that stays keeps its id."""
-    params = {"i": instance_id}
-    have = {
-        str(r[1]): (int(r[0]), (r[2], r[3]))
-        for r in conn.execute(
-            text(
-                "SELECT id, name, summary, external_id FROM windmill_instance_groups WHERE instance_id = :i"
-            ),
-            params,
+def _outside(rows: Sequence[Row], workspaces: Collection[str]) -> list[Row]:
+    """The rows (workspace id first) of workspaces other than these."""
+    return [r for r in rows if r[0] not in workspaces]
+
+
+def _write_rows(
+    conn: Connection, table: str, old: Sequence[tuple[Any, ...]], new: Sequence[tuple[Any, ...]]
+) -> None:
+    keys, others = _KEYED[table]
+    old_rows, new_rows = set(old), set(new)
+    bulk.delete_keys(conn, table, keys, sorted(r[: len(keys)] for r in old_rows - new_rows))
+    bulk.insert_rows(conn, table, keys + others, sorted(new_rows - old_rows))
+
+
+def _write_instance_groups(
+    conn: Connection, instance_id: int, old: list[InstanceGroupRow], new: list[InstanceGroupRow]
+) -> None:
+    ids = {
+        str(name): int(gid)
+        for gid, name in conn.execute(
+            text("SELECT id, name FROM windmill_instance_groups WHERE instance_id = :i"), {"i": instance_id}
         )
     }
-    wanted = {g.name: g for g in groups}
+    old_by, new_by = {g.name: g for g in old}, {g.name: g for g in new}
     # Members go with their groups (ON DELETE CASCADE).
-    for marks in bulk.id_lists([gid for name, (gid, _v) in have.items() if name not in wanted]):
+    for marks in bulk.id_lists([ids[name] for name in old_by if name not in new_by]):
         conn.execute(text(f"DELETE FROM windmill_instance_groups WHERE id IN ({marks})"))
-    for name, group in wanted.items():
-        if name in have and have[name][1] != (group.summary, group.external_id):
+    for name, group in new_by.items():
+        was = old_by.get(name)
+        if was is not None and (was.summary, was.external_id) != (group.summary, group.external_id):
             conn.execute(
                 text("UPDATE windmill_instance_groups SET summary = :s, external_id = :e WHERE id = :id"),
-                {"s": group.summary, "e": group.external_id, "id": have[name][0]},
+                {"s": group.summary, "e": group.external_id, "id": ids[name]},
             )
-    new = [g for name, g in wanted.items() if name not in have]
-    new_ids = bulk.allocate_ids(conn, "windmill_instance_groups", len(new))
+    added = [g for name, g in new_by.items() if name not in old_by]
+    new_ids = bulk.allocate_ids(conn, "windmill_instance_groups", len(added))
     bulk.insert_rows(
         conn,
         "windmill_instance_groups",
         ("id", "instance_id", "name", "summary", "external_id"),
-        [(gid, instance_id, g.name, g.summary, g.external_id) for gid, g in zip(new_ids, new, strict=True)],
+        [(gid, instance_id, g.name, g.summary, g.external_id) for gid, g in zip(new_ids, added, strict=True)],
     )
-    ids = {name: gid for name, (gid, _v) in have.items()} | {
-        g.name: gid for gid, g in zip(new_ids, new, strict=True)
-    }
-    conn.execute(
-        text(
-            "DELETE FROM windmill_instance_group_members WHERE group_id IN"
-            " (SELECT id FROM windmill_instance_groups WHERE instance_id = :i)"
-        ),
-        params,
+    ids.update((g.name, gid) for gid, g in zip(new_ids, added, strict=True))
+    old_pairs = {(g.name, e) for g in old if g.name in new_by for e in g.emails}
+    new_pairs = {(g.name, e) for g in new for e in g.emails}
+    bulk.delete_keys(
+        conn,
+        "windmill_instance_group_members",
+        ("group_id", "email"),
+        sorted((ids[name], e) for name, e in old_pairs - new_pairs),
     )
     bulk.insert_rows(
         conn,
         "windmill_instance_group_members",
         ("group_id", "email"),
-        [(ids[g.name], email) for g in groups for email in sorted(set(g.emails))],
+        sorted((ids[name], e) for name, e in new_pairs - old_pairs),
     )
 
 
 def _write_workspace_groups(
-    conn: Connection, workspaces: Collection[str], groups: list[WorkspaceGroupRow]
+    conn: Connection, old: list[WorkspaceGroupRow], new: list[WorkspaceGroupRow]
 ) -> None:
-    """Make the groups of the workspaces exactly groups; a group that stays keeps its id."""
-    have = {
-        (str(r[1]), str(r[2])): (int(r[0]), r[3])
+    old_by = {(g.workspace_id, g.name): g for g in old}
+    new_by = {(g.workspace_id, g.name): g for g in new}
+    ids = {
+        (str(r[1]), str(r[2])): int(r[0])
         for r in bulk.select_in(
             conn,
-            "SELECT id, workspace_id, name, summary FROM windmill_workspace_groups"
-            " WHERE workspace_id IN :values",
-            workspaces,
+            "SELECT id, workspace_id, name FROM windmill_workspace_groups WHERE workspace_id IN :values",
+            {g.workspace_id for g in [*old, *new]},
         )
     }
-    wanted = {(g.workspace_id, g.name): g for g in groups}
-    for marks in bulk.id_lists([gid for key, (gid, _s) in have.items() if key not in wanted]):
+    for marks in bulk.id_lists([ids[key] for key in old_by if key not in new_by]):
         conn.execute(text(f"DELETE FROM windmill_workspace_groups WHERE id IN ({marks})"))
-    for key, group in wanted.items():
-        if key in have and have[key][1] != group.summary:
+    for key, group in new_by.items():
+        was = old_by.get(key)
+        if was is not None and was.summary != group.summary:
             conn.execute(
                 text("UPDATE windmill_workspace_groups SET summary = :s WHERE id = :id"),
-                {"s": group.summary, "id": have[key][0]},
+                {"s": group.summary, "id": ids[key]},
             )
-    new = [g for key, g in wanted.items() if key not in have]
-    new_ids = bulk.allocate_ids(conn, "windmill_workspace_groups", len(new))
+    added = [g for key, g in new_by.items() if key not in old_by]
+    new_ids = bulk.allocate_ids(conn, "windmill_workspace_groups", len(added))
     bulk.insert_rows(
         conn,
         "windmill_workspace_groups",
         ("id", "workspace_id", "name", "summary"),
-        [(gid, g.workspace_id, g.name, g.summary) for gid, g in zip(new_ids, new, strict=True)],
+        [(gid, g.workspace_id, g.name, g.summary) for gid, g in zip(new_ids, added, strict=True)],
     )
-    ids = {key: gid for key, (gid, _s) in have.items()} | {
-        (g.workspace_id, g.name): gid for gid, g in zip(new_ids, new, strict=True)
+    ids.update(((g.workspace_id, g.name), gid) for gid, g in zip(new_ids, added, strict=True))
+    old_pairs = {
+        (g.workspace_id, g.name, m) for g in old if (g.workspace_id, g.name) in new_by for m in g.members
     }
-    bulk.execute_in(
+    new_pairs = {(g.workspace_id, g.name, m) for g in new for m in g.members}
+    bulk.delete_keys(
         conn,
-        "DELETE FROM windmill_workspace_group_members WHERE group_id IN"
-        " (SELECT id FROM windmill_workspace_groups WHERE workspace_id IN :values)",
-        workspaces,
+        "windmill_workspace_group_members",
+        ("group_id", "username"),
+        sorted((ids[w, n], m) for w, n, m in old_pairs - new_pairs),
     )
     bulk.insert_rows(
         conn,
         "windmill_workspace_group_members",
         ("group_id", "username"),
-        [(ids[(g.workspace_id, g.name)], m) for g in groups for m in sorted(set(g.members))],
+        sorted((ids[w, n], m) for w, n, m in new_pairs - old_pairs),
     )
 
 

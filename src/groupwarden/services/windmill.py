@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from sqlalchemy import Connection
@@ -86,6 +86,15 @@ class AclChange:
     before: str | None
     after: str | None
 
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "principal": self.principal,
+            "target": self.target,
+            "kind": self.kind,
+            "before": self.before,
+            "after": self.after,
+        }
+
 
 @dataclass(slots=True)
 class WindmillDiff:
@@ -112,14 +121,17 @@ class WindmillDiff:
     def to_dict(self, limit: int | None = None) -> dict[str, Any]:
         """Plain data; with limit, each list keeps its first limit entries and 'truncated' gives
         the full length of every list that was cut."""
-        data = asdict(self)
-        if limit is None:
-            return data
+        data: dict[str, Any] = {}
         cut: dict[str, int] = {}
-        for key, value in data.items():
-            if len(value) > limit:
-                cut[key] = len(value)
-                data[key] = value[:limit] if isinstance(value, list) else dict(list(value.items())[:limit])
+        for name in (f.name for f in fields(self)):
+            value = getattr(self, name)
+            if limit is not None and len(value) > limit:
+                cut[name] = len(value)
+                value = value[:limit] if isinstance(value, list) else dict(list(value.items())[:limit])
+            if isinstance(value, dict):
+                data[name] = {key: list(emails) for key, emails in value.items()}
+            else:
+                data[name] = [v.to_dict() if isinstance(v, AclChange) else v for v in value]
         if cut:
             data["truncated"] = cut
         return data

@@ -428,8 +428,9 @@ def _write_rows(
 ) -> None:
     keys, others = _KEYED[table]
     old_rows, new_rows = set(old), set(new)
-    bulk.delete_keys(conn, table, keys, sorted(r[: len(keys)] for r in old_rows - new_rows))
-    bulk.insert_rows(conn, table, keys + others, sorted(new_rows - old_rows))
+    # No order needed: these tables have no generated ids, and a dump reads them by key.
+    bulk.delete_keys(conn, table, keys, [r[: len(keys)] for r in old_rows - new_rows])
+    bulk.insert_rows(conn, table, keys + others, list(new_rows - old_rows))
 
 
 def _write_instance_groups(

@@ -154,6 +154,13 @@ def downgrade() -> None:
         "windmill_users",
     ):
         op.drop_table(table)
-    with op.batch_alter_table("workspaces") as batch_op:
-        batch_op.drop_column("windmill_instance_id")
+    if op.get_bind().dialect.name == "sqlite":
+        # A plain DROP COLUMN (SQLite 3.35+): a batch rebuild would drop workspaces under the
+        # folders that point at it, which the foreign keys refuse.
+        op.execute("ALTER TABLE workspaces DROP COLUMN windmill_instance_id")
+    else:
+        op.drop_constraint(
+            "fk_workspaces_windmill_instance_id_windmill_instances", "workspaces", type_="foreignkey"
+        )
+        op.drop_column("workspaces", "windmill_instance_id")
     op.drop_table("windmill_instances")

@@ -168,16 +168,22 @@ def test_a_pull_without_change_records_an_empty_diff(ctx: Context, link: Windmil
     assert not any(latest.diff.values())
 
 
+def acl_roles(state: InstanceState) -> dict[tuple[str, str, str], str]:
+    return {(f"{r.workspace_id}/{r.path or r.folder}", r.kind, r.principal): r.role for r in state.acl}
+
+
 def test_changes_made_in_windmill_show_in_the_next_diff(
     ctx: Context, standin: WindmillStandIn, link: WindmillLink
 ) -> None:
     pull(ctx, link)
+    old = acl_roles(expected_state(standin))
     standin.set_folder("ws00", "folder_0001", ["g/team_2"], {"g/team_2": True, "u/user_3": False})
     standin.add_user("ws01", "newbie", "newbie@example.test")
     standin.remove_user("ws01", "user_4")
     standin.delete_instance_group("team_1")
     standin.add_folder("ws01", "fresh", ["u/newbie"])
     standin.instance_groups["team_0"]["emails"].append("late@example.test")
+    new = acl_roles(expected_state(standin))
 
     report = pull(ctx, link)
 
@@ -188,19 +194,26 @@ def test_changes_made_in_windmill_show_in_the_next_diff(
     assert diff.groups_removed == ["g/team_1"]
     assert diff.groups_added == []
     assert diff.folders_added == ["ws01/fresh"]
+    assert diff.folders_removed == []
     assert diff.members_added == {"g/team_0": ["late@example.test"]}
+    assert diff.members_removed == {}
     assert AclChange("u/newbie", "ws01/fresh", "folder", None, "admin") in diff.acl_added
-    old = {
-        (c.principal, c.before) for c in diff.acl_removed + diff.acl_changed if c.target == "ws00/folder_0001"
+    # Windmill drops a deleted user's u/ entries, keeps a deleted group's g/ ones.
+    assert any(key[2] == "u/user_4" for key in old.keys() - new.keys())
+    assert not any(
+        key[2] == "g/team_1" and not key[0].startswith("ws00/folder_0001") for key in old.keys() - new.keys()
+    )
+    # Every entry that changed, and nothing else, as read from the stand-in's own memory.
+    assert {((c.target, c.kind, c.principal), c.before, c.after) for c in diff.acl_added} == {
+        (key, None, new[key]) for key in new.keys() - old.keys()
     }
-    assert ("g/team_1", "admin") in old  # folder_0001 was owned by team_1
-    after_0001 = {
-        (c.principal, c.after) for c in diff.acl_added + diff.acl_changed if c.target == "ws00/folder_0001"
+    assert {((c.target, c.kind, c.principal), c.before, c.after) for c in diff.acl_removed} == {
+        (key, old[key], None) for key in old.keys() - new.keys()
     }
-    assert after_0001 <= {("g/team_2", "admin"), ("u/user_3", "viewer")}
-    # Windmill drops a deleted user's u/ entries; each one is a removal here.
-    assert all(c.after is None for c in diff.acl_removed)
-    assert {c.principal for c in diff.acl_removed} >= {"g/team_1"}
+    assert {((c.target, c.kind, c.principal), c.before, c.after) for c in diff.acl_changed} == {
+        (key, old[key], new[key]) for key in old.keys() & new.keys() if old[key] != new[key]
+    }
+    assert diff.acl_removed and diff.acl_added
     assert sync_runs(ctx)[0].diff["users_removed"] == ["ws01/u/user_4"]
 
 

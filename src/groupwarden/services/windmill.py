@@ -572,14 +572,15 @@ def drift(ctx: Context, name: str = DEFAULT_NAME) -> DriftReport:
     usernames: dict[str, set[str]] = defaultdict(set)
     for ws_user in state.users:
         usernames[ws_user.workspace_id].add(ws_user.username)
-    for row in state.acl:
+    # Sorted here, not by the database: PostgreSQL's collation may order text otherwise.
+    for row in sorted(state.acl):
         kind, _, who = row.principal.partition("/")
         if kind == "g" and who not in instance_names and who not in local_names[row.workspace_id]:
             report.dangling.append(_entry(row))
         elif kind == "u" and who not in usernames[row.workspace_id]:
             report.unknown_users.append(_entry(row))
 
-    for wgroup in state.instance_groups:
+    for wgroup in sorted(state.instance_groups):
         match = matches[wgroup.name]
         if match.idp is not None:
             report_drift = _membership_drift(wgroup, match.idp, expected[wgroup.name])
@@ -615,7 +616,7 @@ def drift(ctx: Context, name: str = DEFAULT_NAME) -> DriftReport:
     users_by_email: dict[tuple[str, str], UserRow] = {
         (u.workspace_id, u.email.lower()): u for u in state.users
     }
-    for auto in state.auto_add:
+    for auto in sorted(state.auto_add):
         auto_group = groups.get(auto.group_name)
         members = []
         for email in sorted(auto_group.emails if auto_group else ()):

@@ -1,29 +1,27 @@
-"""Windmill instances: pulling one into the store, matching its principals to the IdP, and drift.
+"""Pulling a Windmill instance into the store: all-or-nothing like an IdP sync, recorded as a run.
 
-A pull is all-or-nothing like an IdP sync: the whole instance is read, then stored in one
-transaction, and recorded as a run with its diff. Windmill's principals are stored under
-their Windmill names; which IdP group or user each one is gets decided when it is read, by
-match_groups and match_users, so the answer follows every later IdP sync.
+The whole instance is read, then stored in one transaction, and recorded as a run with its
+diff. Windmill's principals are stored under their Windmill names; which IdP group or user
+each one is gets decided when it is read (services.windmill.matching), so the answer
+follows every later IdP sync.
 """
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from sqlalchemy import Connection
 
 from groupwarden.domain.directory import Progress, ProgressCallback
-from groupwarden.domain.errors import BadInput, NotFound, SyncError
+from groupwarden.domain.errors import BadInput, SyncError
 from groupwarden.domain.principals import FOLDER_NAME, WORKSPACE_ID
-from groupwarden.domain.windmill import folder_role, item_folder, item_role, normalise_group_name
+from groupwarden.domain.windmill import folder_role, item_folder, item_role
 from groupwarden.services.audit import record_run
 from groupwarden.services.context import Context
-from groupwarden.services.directory import effective_members
 from groupwarden.services.sync import read_token
+from groupwarden.services.windmill.links import WindmillLink, check_instance_name, run_source
 from groupwarden.sources.windmill import InstanceSnapshot, WindmillClient, check_url
 from groupwarden.store import windmill as store
 from groupwarden.store.db import lock_name, write_transaction
@@ -31,47 +29,16 @@ from groupwarden.store.windmill import (
     AclRow,
     AutoAddRow,
     FolderRow,
-    IdpGroupRow,
-    IdpUserRow,
     InstanceGroupRow,
-    InstanceListRow,
     InstanceState,
     ItemRow,
-    LinkedWorkspaceRow,
     UserRow,
     WorkspaceGroupRow,
 )
 
-DEFAULT_NAME = "default"
 # Entries kept per list of a run's recorded diff: a first pull of a big instance adds every
 # ACL entry it has, and the audit log has to stay readable.
 RUN_DIFF_LIMIT = 1000
-_INSTANCE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-
-
-def check_instance_name(name: str) -> str:
-    if not _INSTANCE_NAME.match(name):
-        raise BadInput(f"bad Windmill instance name {name!r}: use letters, digits, '-' and '_' only")
-    return name
-
-
-@dataclass(frozen=True, slots=True)
-class WindmillLink:
-    """Where an instance is and where its token comes from (a variable's name or a file's path)."""
-
-    name: str
-    url: str
-    token_env: str | None = None
-    token_file: str | None = None
-    ca_bundle: str | None = None
-    #: The demo's stand-in, labelled as such in listings.
-    standin: bool = False
-
-
-def run_source(name: str) -> str:
-    """The source name a pull's runs are recorded under."""
-    return f"windmill:{name}"
-
 
 # --- the pull's diff ------------------------------------------------------------------------------
 
@@ -151,10 +118,6 @@ class PullReport:
     instance_groups: int
     #: Archived workspaces: listed by Windmill, not linked.
     archived: list[str]
-
-
-def _target(row: AclRow) -> str:
-    return f"{row.workspace_id}/{row.path or row.folder}"
 
 
 AclKey = tuple[str, str, str, str]
@@ -389,267 +352,3 @@ def pull(
         instance_groups=len(after.instance_groups),
         archived=sorted(w.id for w in snapshot.archived),
     )
-
-
-# --- listings -------------------------------------------------------------------------------------
-
-
-def list_instances(ctx: Context) -> list[InstanceListRow]:
-    """Every linked instance: name, url, stand-in or not, last pull, linked workspace count."""
-    with ctx.engine.connect() as conn:
-        return store.list_instances(conn)
-
-
-def workspace_links(ctx: Context) -> dict[str, LinkedWorkspaceRow]:
-    """Each linked workspace's instance, by workspace id; a workspace not here is local."""
-    with ctx.engine.connect() as conn:
-        return {row.id: row for row in store.linked_workspaces(conn)}
-
-
-# --- matching Windmill principals to the IdP ------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class GroupMatch:
-    """The IdP group a Windmill instance group comes from, or why there is none."""
-
-    windmill: str
-    idp: IdpGroupRow | None
-    #: 'external_id' or 'name' when matched.
-    by: str | None
-    #: Every candidate when more than one IdP group fits: reported, never guessed.
-    candidates: tuple[IdpGroupRow, ...] = ()
-
-    @property
-    def ambiguous(self) -> bool:
-        return len(self.candidates) > 1
-
-
-def match_groups(
-    windmill_groups: Iterable[InstanceGroupRow], idp_groups: Sequence[IdpGroupRow]
-) -> dict[str, GroupMatch]:
-    """The one rule: by external_id == upstream id when Windmill gives one, else by Windmill's
-    normalisation of the IdP group's name. Two candidates are ambiguous, none unmatched."""
-    by_upstream: dict[str, list[IdpGroupRow]] = defaultdict(list)
-    by_name: dict[str, list[IdpGroupRow]] = defaultdict(list)
-    for group in idp_groups:
-        by_upstream[group.upstream_id].append(group)
-        by_name[normalise_group_name(group.name)].append(group)
-    out: dict[str, GroupMatch] = {}
-    for wgroup in windmill_groups:
-        how = "external_id" if wgroup.external_id else "name"
-        found = (
-            by_upstream.get(wgroup.external_id or "", [])
-            if wgroup.external_id
-            else by_name.get(wgroup.name, [])
-        )
-        if len(found) == 1:
-            out[wgroup.name] = GroupMatch(wgroup.name, found[0], how, (found[0],))
-        else:
-            out[wgroup.name] = GroupMatch(wgroup.name, None, None, tuple(found))
-    return out
-
-
-def match_users(emails: Iterable[str], idp_users: Sequence[IdpUserRow]) -> dict[str, IdpUserRow | None]:
-    """Each email (any case) -> the one IdP user holding it among their emails; None for none or several."""
-    holders: dict[str, set[int]] = defaultdict(set)
-    by_id = {u.id: u for u in idp_users}
-    for user in idp_users:
-        for email in user.emails.split("\n"):
-            if email.strip():
-                holders[email.strip().lower()].add(user.id)
-    out: dict[str, IdpUserRow | None] = {}
-    for email in emails:
-        ids = holders.get(email.strip().lower(), set())
-        out[email] = by_id[next(iter(ids))] if len(ids) == 1 else None
-    return out
-
-
-# --- drift ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AclEntry:
-    """An ACL entry found somewhere in a linked workspace."""
-
-    workspace: str
-    target: str
-    kind: str
-    principal: str
-    role: str
-
-
-@dataclass(frozen=True, slots=True)
-class MembershipDrift:
-    group: str
-    idp_group: str
-    idp_source: str
-    #: In the IdP group (nested groups expanded), not in Windmill's.
-    missing: list[str]
-    #: In Windmill's group, not in the IdP's.
-    extra: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class UnmatchedGroup:
-    #: 'windmill': a Windmill instance group with no IdP group; 'idp': a granted IdP group
-    #: that no Windmill instance group matches.
-    side: str
-    group: str
-    detail: str
-    candidates: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class AutoAddMember:
-    email: str
-    #: The workspace role auto-add gives.
-    role: str
-    #: The member's workspace username, when they are a user already; and their role then.
-    username: str | None
-    current_role: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class AutoAddGroup:
-    workspace: str
-    group: str
-    role: str
-    group_exists: bool
-    members: list[AutoAddMember]
-
-
-@dataclass(slots=True)
-class DriftReport:
-    instance: str
-    dangling: list[AclEntry] = field(default_factory=list)
-    membership_drift: list[MembershipDrift] = field(default_factory=list)
-    unmatched: list[UnmatchedGroup] = field(default_factory=list)
-    unknown_users: list[AclEntry] = field(default_factory=list)
-    auto_add: list[AutoAddGroup] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, list[dict[str, Any]]]:
-        return {
-            "dangling": [asdict(r) for r in self.dangling],
-            "membership_drift": [asdict(r) for r in self.membership_drift],
-            "unmatched": [asdict(r) for r in self.unmatched],
-            "unknown_users": [asdict(r) for r in self.unknown_users],
-            "auto_add": [asdict(r) for r in self.auto_add],
-        }
-
-
-def workspace_role(user: UserRow) -> str:
-    """A workspace user's role as Windmill names it."""
-    return "admin" if user.is_admin else "operator" if user.operator else "developer"
-
-
-def _entry(row: AclRow) -> AclEntry:
-    return AclEntry(row.workspace_id, _target(row), row.kind, row.principal, row.role)
-
-
-def drift(ctx: Context, name: str = DEFAULT_NAME) -> DriftReport:
-    """What Windmill gets wrong, from the last pull and the IdP cache; no HTTP."""
-    with ctx.engine.connect() as conn:
-        found = store.find_instance(conn, name)
-        if found is None:
-            raise NotFound(
-                f"no Windmill instance named {name!r}; pull it first with `groupwarden windmill pull`"
-            )
-        state = store.read_state(conn, found.id)
-        idp = store.idp_groups(conn)
-        matches = match_groups(state.instance_groups, idp)
-        expected: dict[str, list[IdpUserRow]] = {}
-        for match in matches.values():
-            if match.idp is not None:
-                expected[match.windmill] = store.idp_users(conn, effective_members(conn, match.idp.id))
-        granted = store.granted_group_ids(conn)
-    report = DriftReport(name)
-
-    instance_names = {g.name for g in state.instance_groups}
-    local_names: dict[str, set[str]] = defaultdict(set)
-    for local in state.workspace_groups:
-        local_names[local.workspace_id].add(local.name)
-    usernames: dict[str, set[str]] = defaultdict(set)
-    for ws_user in state.users:
-        usernames[ws_user.workspace_id].add(ws_user.username)
-    # Sorted here, not by the database: PostgreSQL's collation may order text otherwise.
-    for row in sorted(state.acl):
-        kind, _, who = row.principal.partition("/")
-        if kind == "g" and who not in instance_names and who not in local_names[row.workspace_id]:
-            report.dangling.append(_entry(row))
-        elif kind == "u" and who not in usernames[row.workspace_id]:
-            report.unknown_users.append(_entry(row))
-
-    for wgroup in sorted(state.instance_groups):
-        match = matches[wgroup.name]
-        if match.idp is not None:
-            report_drift = _membership_drift(wgroup, match.idp, expected[wgroup.name])
-            if report_drift is not None:
-                report.membership_drift.append(report_drift)
-            continue
-        if match.ambiguous:
-            detail = (
-                f"{len(match.candidates)} IdP groups fit by {'external_id' if wgroup.external_id else 'name'}"
-            )
-        elif wgroup.external_id:
-            detail = f"external_id {wgroup.external_id!r} is no IdP group's upstream id"
-        else:
-            detail = "no IdP group's name normalises to it"
-        report.unmatched.append(
-            UnmatchedGroup("windmill", wgroup.name, detail, [_describe(g) for g in match.candidates])
-        )
-    matched = {m.idp.id for m in matches.values() if m.idp is not None}
-    for idp_group in idp:
-        if idp_group.id in granted and idp_group.id not in matched:
-            expected_name = normalise_group_name(idp_group.name)
-            report.unmatched.append(
-                UnmatchedGroup(
-                    "idp",
-                    idp_group.name,
-                    f"granted in groupwarden; Windmill has no instance group g/{expected_name}"
-                    f" or with external_id {idp_group.upstream_id!r}",
-                    [],
-                )
-            )
-
-    groups = {g.name: g for g in state.instance_groups}
-    users_by_email: dict[tuple[str, str], UserRow] = {
-        (u.workspace_id, u.email.lower()): u for u in state.users
-    }
-    for auto in sorted(state.auto_add):
-        auto_group = groups.get(auto.group_name)
-        members = []
-        for email in sorted(auto_group.emails if auto_group else ()):
-            user = users_by_email.get((auto.workspace_id, email.lower()))
-            members.append(
-                AutoAddMember(
-                    email, auto.role, user.username if user else None, workspace_role(user) if user else None
-                )
-            )
-        report.auto_add.append(
-            AutoAddGroup(auto.workspace_id, auto.group_name, auto.role, auto_group is not None, members)
-        )
-    return report
-
-
-def _describe(group: IdpGroupRow) -> str:
-    return f"{group.name} (source {group.source}, upstream id {group.upstream_id})"
-
-
-def _membership_drift(
-    wgroup: InstanceGroupRow, idp_group: IdpGroupRow, members: list[IdpUserRow]
-) -> MembershipDrift | None:
-    """How Windmill's emails of a group differ from its IdP group's active effective members."""
-    in_windmill = {e.strip().lower() for e in wgroup.emails}
-    held: set[str] = set()
-    missing: set[str] = set()
-    for user in members:
-        emails = [e.strip().lower() for e in user.emails.split("\n") if e.strip()]
-        held.update(emails)
-        # Inactive users are not pushed to Windmill; users without an email cannot be.
-        if user.active and emails and not in_windmill.intersection(emails):
-            missing.add(emails[0])
-    extra = in_windmill - held
-    if not missing and not extra:
-        return None
-    return MembershipDrift(wgroup.name, idp_group.name, idp_group.source, sorted(missing), sorted(extra))

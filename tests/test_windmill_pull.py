@@ -379,3 +379,35 @@ def test_a_recorded_diff_keeps_a_bounded_number_of_entries() -> None:
     assert data["truncated"] == {"folders_added": 3, "members_added": 3}
     assert "truncated" not in diff.to_dict()
     assert diff.to_dict()["folders_added"] == ["w/a", "w/b", "w/c"]
+
+
+def test_a_surprise_in_an_answer_fails_the_pull_and_writes_nothing(
+    ctx: Context, standin: WindmillStandIn, link: WindmillLink
+) -> None:
+    pull(ctx, link)
+    before = dump(ctx, "sync_runs")
+    standin.answer("GET", "/api/w/ws01/users/list", b'[{"username": "x", "email": 7}]')
+    with pytest.raises(SyncError, match="unexpected answer from windmill") as info:
+        pull(ctx, link)
+    assert "users/list" in str(info.value)
+    assert dump(ctx, "sync_runs") == before
+    assert sync_runs(ctx)[0].outcome == "failed"
+
+
+def test_a_folder_name_the_store_cannot_hold_fails_the_pull(
+    ctx: Context, standin: WindmillStandIn, link: WindmillLink
+) -> None:
+    standin.add_folder("ws00", "bad-name", ["u/user_0"])
+    with pytest.raises(SyncError, match="folder 'bad-name' of ws00") as info:
+        pull(ctx, link)
+    assert "\n" not in str(info.value)
+    assert list_instances(ctx) == [] and workspace_links(ctx) == {}
+
+
+def test_a_read_only_session_may_not_pull(ctx: Context, link: WindmillLink) -> None:
+    from groupwarden.domain.errors import ReadOnly
+
+    ctx.read_only = True
+    with pytest.raises(ReadOnly):
+        pull(ctx, link)
+    assert sync_runs(ctx) == []

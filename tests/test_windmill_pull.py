@@ -411,3 +411,26 @@ def test_a_read_only_session_may_not_pull(ctx: Context, link: WindmillLink) -> N
     with pytest.raises(ReadOnly):
         pull(ctx, link)
     assert sync_runs(ctx) == []
+
+
+def test_a_re_pull_rewrites_only_the_workspaces_that_changed(
+    ctx: Context, standin: WindmillStandIn, link: WindmillLink
+) -> None:
+    pull(ctx, link)
+    with ctx.engine.connect() as conn:
+        found = store.find_instance(conn, "default")
+        assert found is not None
+        digests = store.workspace_digests(conn, found.id)
+    standin.workspaces["ws01"].name = "Renamed in Windmill"
+    standin.add_item("ws01", "flow", "f/folder_0000/new_flow", {"u/user_2": True})
+
+    report = pull(ctx, link)
+
+    same(stored(ctx), expected_state(standin))
+    assert workspace_links(ctx)["ws01"].name == "Renamed in Windmill"
+    assert [(c.target, c.kind, c.principal, c.after) for c in report.diff.acl_added] == [
+        ("ws01/f/folder_0000/new_flow", "flow", "u/user_2", "writer")
+    ]
+    with ctx.engine.connect() as conn:
+        now = store.workspace_digests(conn, found.id)
+    assert now["ws00"] == digests["ws00"] and now["ws01"] != digests["ws01"]

@@ -296,3 +296,13 @@ class WindmillAutoAdd(Base):
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
     group_name: Mapped[str] = mapped_column(Text, primary_key=True)
     role: Mapped[str] = mapped_column(String(20))
+
+
+class WindmillWorkspaceDigest(Base):
+    """A fingerprint of what the last pull read of one linked workspace, so a re-pull can skip
+    a workspace that did not change."""
+
+    __tablename__ = "windmill_workspace_digests"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))

@@ -131,6 +131,8 @@ class InstanceState:
     acl: list[AclRow] = field(default_factory=list)
     items: list[ItemRow] = field(default_factory=list)
     auto_add: list[AutoAddRow] = field(default_factory=list)
+    #: A fingerprint of what the pull read, per linked workspace: a re-pull skips an unchanged one.
+    digests: dict[str, str] = field(default_factory=dict)
 
 
 _INSTANCE_COLUMNS = "id, name, url, token_env, token_file, ca_bundle, standin, last_pull_at"
@@ -240,6 +242,18 @@ def local_workspaces(conn: Connection, ids: Collection[str]) -> dict[str, LocalW
     return out
 
 
+def workspace_digests(conn: Connection, instance_id: int) -> dict[str, str | None]:
+    """Each workspace linked to the instance, with the digest of its last pull (None: none)."""
+    rows = conn.execute(
+        text(
+            "SELECT w.id, d.digest FROM workspaces w LEFT JOIN windmill_workspace_digests d"
+            " ON d.workspace_id = w.id WHERE w.windmill_instance_id = :i"
+        ),
+        {"i": instance_id},
+    ).all()
+    return {str(r[0]): None if r[1] is None else str(r[1]) for r in rows}
+
+
 def folders_of(conn: Connection, workspaces: Collection[str]) -> list[FolderRow]:
     rows = bulk.select_in(
         conn, "SELECT workspace_id, name, summary FROM folders WHERE workspace_id IN :values", workspaces
@@ -247,33 +261,44 @@ def folders_of(conn: Connection, workspaces: Collection[str]) -> list[FolderRow]
     return sorted(FolderRow(str(r[0]), str(r[1]), str(r[2] or "")) for r in rows)
 
 
-def read_state(conn: Connection, instance_id: int) -> InstanceState:
-    """What is stored for the instance: its linked workspaces and everything pulled for them."""
-    state = InstanceState()
+def read_state(
+    conn: Connection, instance_id: int, workspaces: Collection[str] | None = None
+) -> InstanceState:
+    """What is stored for the instance: its instance groups, and its linked workspaces (all, or
+    those of workspaces that are linked) with everything pulled for them."""
     params = {"i": instance_id}
-    linked = "SELECT id FROM workspaces WHERE windmill_instance_id = :i"
-    for wid, wname in conn.execute(
-        text("SELECT id, name FROM workspaces WHERE windmill_instance_id = :i ORDER BY id"), params
-    ):
-        state.workspaces[str(wid)] = str(wname)
+    linked = {
+        str(wid): str(wname)
+        for wid, wname in conn.execute(
+            text("SELECT id, name FROM workspaces WHERE windmill_instance_id = :i ORDER BY id"), params
+        )
+    }
+    scope = sorted(linked if workspaces is None else set(workspaces) & set(linked))
+    state = InstanceState(workspaces={w: linked[w] for w in scope})
+    state.digests = {
+        str(r[0]): str(r[1])
+        for r in bulk.select_in(
+            conn,
+            "SELECT workspace_id, digest FROM windmill_workspace_digests WHERE workspace_id IN :values",
+            scope,
+        )
+    }
     state.folders = [
         FolderRow(str(r[0]), str(r[1]), str(r[2] or ""))
-        for r in conn.execute(
-            text(
-                f"SELECT workspace_id, name, summary FROM folders WHERE workspace_id IN ({linked})"
-                " ORDER BY workspace_id, name"
-            ),
-            params,
+        for r in bulk.select_in(
+            conn,
+            "SELECT workspace_id, name, summary FROM folders WHERE workspace_id IN :values"
+            " ORDER BY workspace_id, name",
+            scope,
         )
     ]
     state.users = [
         UserRow(str(r[0]), str(r[1]), str(r[2]), bool(r[3]), bool(r[4]), bool(r[5]))
-        for r in conn.execute(
-            text(
-                "SELECT workspace_id, username, email, is_admin, operator, disabled FROM windmill_users"
-                f" WHERE workspace_id IN ({linked}) ORDER BY workspace_id, username"
-            ),
-            params,
+        for r in bulk.select_in(
+            conn,
+            "SELECT workspace_id, username, email, is_admin, operator, disabled FROM windmill_users"
+            " WHERE workspace_id IN :values ORDER BY workspace_id, username",
+            scope,
         )
     ]
     emails: dict[int, list[str]] = defaultdict(list)
@@ -297,58 +322,56 @@ def read_state(conn: Connection, instance_id: int) -> InstanceState:
         )
     ]
     members: dict[int, list[str]] = defaultdict(list)
-    for gid, username in conn.execute(
-        text(
-            "SELECT m.group_id, m.username FROM windmill_workspace_group_members m"
-            " JOIN windmill_workspace_groups g ON g.id = m.group_id"
-            f" WHERE g.workspace_id IN ({linked}) ORDER BY m.group_id, m.username"
-        ),
-        params,
+    for gid, username in bulk.select_in(
+        conn,
+        "SELECT m.group_id, m.username FROM windmill_workspace_group_members m"
+        " JOIN windmill_workspace_groups g ON g.id = m.group_id"
+        " WHERE g.workspace_id IN :values ORDER BY m.group_id, m.username",
+        scope,
     ):
         members[int(gid)].append(str(username))
     state.workspace_groups = [
         WorkspaceGroupRow(str(r[1]), str(r[2]), r[3], tuple(members.get(int(r[0]), ())))
-        for r in conn.execute(
-            text(
-                "SELECT id, workspace_id, name, summary FROM windmill_workspace_groups"
-                f" WHERE workspace_id IN ({linked}) ORDER BY workspace_id, name"
-            ),
-            params,
+        for r in bulk.select_in(
+            conn,
+            "SELECT id, workspace_id, name, summary FROM windmill_workspace_groups"
+            " WHERE workspace_id IN :values ORDER BY workspace_id, name",
+            scope,
         )
     ]
-    # The two big tables go through the driver's cursor: a large instance holds a few hundred
-    # thousand ACL entries, and SQLAlchemy's rows cost several times the query itself.
-    where = (
-        f"WHERE workspace_id IN (SELECT id FROM workspaces WHERE windmill_instance_id = {int(instance_id)})"
-    )
-    state.acl = list(
-        map(
-            AclRow._make,
-            _raw_rows(
-                conn,
-                f"SELECT workspace_id, folder, kind, path, principal, role FROM windmill_acl {where}"
-                " ORDER BY workspace_id, folder, kind, path, principal",
-            ),
+    # The two big tables go through the driver's cursor, a workspace at a time: a large
+    # instance holds a few hundred thousand ACL entries, and SQLAlchemy's rows cost several
+    # times the query itself.
+    for workspace in scope:
+        state.acl.extend(
+            map(
+                AclRow._make,
+                _raw_rows(
+                    conn,
+                    "SELECT workspace_id, folder, kind, path, principal, role FROM windmill_acl"
+                    " WHERE workspace_id = {} ORDER BY folder, kind, path, principal",
+                    workspace,
+                ),
+            )
         )
-    )
-    state.items = list(
-        map(
-            ItemRow._make,
-            _raw_rows(
-                conn,
-                f"SELECT workspace_id, kind, path, folder FROM windmill_items {where}"
-                " ORDER BY workspace_id, kind, path",
-            ),
+        state.items.extend(
+            map(
+                ItemRow._make,
+                _raw_rows(
+                    conn,
+                    "SELECT workspace_id, kind, path, folder FROM windmill_items WHERE workspace_id = {}"
+                    " ORDER BY kind, path",
+                    workspace,
+                ),
+            )
         )
-    )
     state.auto_add = [
         AutoAddRow._make(r)
-        for r in conn.execute(
-            text(
-                "SELECT workspace_id, group_name, role FROM windmill_auto_add"
-                f" WHERE workspace_id IN ({linked}) ORDER BY workspace_id, group_name"
-            ),
-            params,
+        for r in bulk.select_in(
+            conn,
+            "SELECT workspace_id, group_name, role FROM windmill_auto_add WHERE workspace_id IN :values"
+            " ORDER BY workspace_id, group_name",
+            scope,
         )
     ]
     return state
@@ -363,15 +386,17 @@ _KEYED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "windmill_acl": (("workspace_id", "folder", "kind", "path", "principal"), ("role",)),
     "windmill_items": (("workspace_id", "kind", "path"), ("folder",)),
     "windmill_auto_add": (("workspace_id", "group_name"), ("role",)),
+    "windmill_workspace_digests": (("workspace_id",), ("digest",)),
 }
 
 
-def _raw_rows(conn: Connection, sql: str) -> list[tuple[Any, ...]]:
-    """The rows of a query without parameters, straight from the driver, in this transaction."""
+def _raw_rows(conn: Connection, sql: str, workspace: str) -> list[tuple[Any, ...]]:
+    """The rows of sql, whose one {} is the workspace id's placeholder, straight from the driver."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     raw: Any = conn.connection.dbapi_connection
     cursor = raw.cursor()
     try:
-        cursor.execute(sql)
+        cursor.execute(sql.format(mark), (workspace,))
         rows: list[tuple[Any, ...]] = cursor.fetchall()
         return rows
     finally:
@@ -414,6 +439,12 @@ def write_state(
     _write_rows(conn, "windmill_acl", _outside(before.acl, gone), after.acl)
     _write_rows(conn, "windmill_items", _outside(before.items, gone), after.items)
     _write_rows(conn, "windmill_auto_add", _outside(before.auto_add, gone), after.auto_add)
+    _write_rows(
+        conn,
+        "windmill_workspace_digests",
+        [d for d in before.digests.items() if d[0] not in gone],
+        list(after.digests.items()),
+    )
     _write_instance_groups(conn, instance_id, before.instance_groups, after.instance_groups)
     _write_workspace_groups(conn, _outside(before.workspace_groups, gone), after.workspace_groups)
 

@@ -8,10 +8,12 @@ follows every later IdP sync.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection
 
 from groupwarden.domain.directory import Progress, ProgressCallback
@@ -22,7 +24,7 @@ from groupwarden.services.audit import record_run
 from groupwarden.services.context import Context
 from groupwarden.services.sync import read_token
 from groupwarden.services.windmill.links import WindmillLink, check_instance_name, run_source
-from groupwarden.sources.windmill import InstanceSnapshot, WindmillClient, check_url
+from groupwarden.sources.windmill import InstanceSnapshot, WindmillClient, WorkspaceSnapshot, check_url
 from groupwarden.store import windmill as store
 from groupwarden.store.db import lock_name, write_transaction
 from groupwarden.store.windmill import (
@@ -194,15 +196,28 @@ def _surprise(name: str, detail: str) -> SyncError:
 _ITEM_ROLES = {write: str(item_role({"p": write}, "p")) for write in (True, False)}
 
 
-def state_of(name: str, snapshot: InstanceSnapshot) -> InstanceState:
-    """The rows to store for a complete snapshot; a name the store cannot hold fails the pull."""
+# Changes whenever state_of stores a workspace differently, so old digests stop matching.
+_DIGEST_FORMAT = b"groupwarden windmill workspace 1\n"
+
+
+def workspace_digest(ws: WorkspaceSnapshot) -> str:
+    """A fingerprint of everything a pull read of one workspace."""
+    return hashlib.blake2b(_DIGEST_FORMAT + msgspec.json.encode(ws), digest_size=16).hexdigest()
+
+
+def state_of(name: str, snapshot: InstanceSnapshot, only: Collection[str] | None = None) -> InstanceState:
+    """The rows to store for a complete snapshot (its workspaces in only, or all of them);
+    a name the store cannot hold fails the pull."""
     state = InstanceState()
     # Windmill lists workspaces in no stable order; sorted, new rows get the same ids every time.
     for ws in sorted(snapshot.workspaces, key=lambda w: w.workspace.id):
         wid = ws.workspace.id
+        if only is not None and wid not in only:
+            continue
         if not WORKSPACE_ID.match(wid):
             raise _surprise(name, f"workspace id {wid!r} is not letters, digits, '-' and '_'")
         state.workspaces[wid] = ws.workspace.name
+        state.digests[wid] = workspace_digest(ws)
         for folder in ws.folders:
             if not FOLDER_NAME.match(folder.name):
                 raise _surprise(name, f"folder {folder.name!r} of {wid} is not letters, digits and '_'")
@@ -256,6 +271,37 @@ def _folders_before(conn: Connection, before: InstanceState, after: InstanceStat
     return [*before.folders, *store.folders_of(conn, adopted)]
 
 
+@dataclass(slots=True)
+class _Compared:
+    instance_id: int | None
+    before: InstanceState
+    after: InstanceState
+    diff: WindmillDiff
+
+
+def _compare(conn: Connection, name: str, snapshot: InstanceSnapshot) -> _Compared:
+    """The stored and the pulled state of the workspaces that changed, and the diff between them.
+
+    A workspace whose digest matches the stored one is left out of both: a re-pull of a
+    large instance where little changed reads and writes little.
+    """
+    found = store.find_instance(conn, name)
+    instance_id = None if found is None else found.id
+    stored = {} if instance_id is None else store.workspace_digests(conn, instance_id)
+    pulled = {ws.workspace.id: workspace_digest(ws) for ws in snapshot.workspaces}
+    changed = {wid for wid, digest in pulled.items() if stored.get(wid) != digest}
+    after = state_of(name, snapshot, changed)
+    _check_links(conn, name, instance_id, after)
+    before = (
+        InstanceState()
+        if instance_id is None
+        else store.read_state(conn, instance_id, changed | (stored.keys() - pulled.keys()))
+    )
+    return _Compared(
+        instance_id, before, after, diff_states(before, _folders_before(conn, before, after), after)
+    )
+
+
 def pull(
     ctx: Context,
     link: WindmillLink,
@@ -286,25 +332,17 @@ def pull(
     try:
         with WindmillClient(url, token, name=link.name, ca_bundle=link.ca_bundle) as client:
             snapshot = client.pull(progress)
-        after = state_of(link.name, snapshot)
         if progress:
-            progress(Progress("reconcile", 0, 0, len(after.acl) + len(after.folders)))
+            progress(Progress("reconcile", 0, 0, len(snapshot.workspaces)))
         if dry_run:
             with ctx.engine.connect() as conn:
-                found = store.find_instance(conn, link.name)
-                instance_id = None if found is None else found.id
-                _check_links(conn, link.name, instance_id, after)
-                before = InstanceState() if instance_id is None else store.read_state(conn, instance_id)
-                diff = diff_states(before, _folders_before(conn, before, after), after)
+                diff = _compare(conn, link.name, snapshot).diff
             run_id = None
         else:
             with write_transaction(ctx.engine) as conn:
                 lock_name(conn, source)
-                found = store.find_instance(conn, link.name)
-                instance_id = None if found is None else found.id
-                _check_links(conn, link.name, instance_id, after)
-                before = InstanceState() if instance_id is None else store.read_state(conn, instance_id)
-                diff = diff_states(before, _folders_before(conn, before, after), after)
+                compared = _compare(conn, link.name, snapshot)
+                diff = compared.diff
                 instance_id = store.save_instance(
                     conn,
                     name=link.name,
@@ -316,7 +354,7 @@ def pull(
                     pulled_at=ctx.clock(),
                 )
                 gone = diff.workspaces_unlinked
-                store.write_state(conn, instance_id, before, after, gone)
+                store.write_state(conn, instance_id, compared.before, compared.after, gone)
                 run_id = record_run(
                     conn,
                     source_name=source,
@@ -345,10 +383,13 @@ def pull(
         diff=diff,
         dry_run=dry_run,
         run_id=run_id,
-        workspaces=len(after.workspaces),
-        folders=len(after.folders),
-        items=len(after.items),
-        acl_entries=len(after.acl),
-        instance_groups=len(after.instance_groups),
+        workspaces=len(snapshot.workspaces),
+        folders=sum(len(ws.folders) for ws in snapshot.workspaces),
+        items=sum(len(ws.items) for ws in snapshot.workspaces),
+        acl_entries=sum(
+            len(set(f.owners) | set(f.extra_perms)) for ws in snapshot.workspaces for f in ws.folders
+        )
+        + sum(len(i.extra_perms) for ws in snapshot.workspaces for i in ws.items),
+        instance_groups=len(snapshot.instance_groups),
         archived=sorted(w.id for w in snapshot.archived),
     )

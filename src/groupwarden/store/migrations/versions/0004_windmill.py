@@ -140,10 +140,22 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("workspace_id", "group_name", name=op.f("pk_windmill_auto_add")),
     )
+    op.create_table(
+        "windmill_workspace_digests",
+        sa.Column("workspace_id", sa.String(length=100), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_windmill_workspace_digests_workspace_id_workspaces"),
+        ),
+        sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_windmill_workspace_digests")),
+    )
 
 
 def downgrade() -> None:
     for table in (
+        "windmill_workspace_digests",
         "windmill_auto_add",
         "windmill_items",
         "windmill_acl",

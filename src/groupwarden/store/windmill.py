@@ -408,11 +408,12 @@ def write_state(
 ) -> None:
     """Make the store hold after for the instance, in the caller's transaction.
 
-    before is what read_state gave in this same transaction: only the rows that differ from
-    it are written, so a re-pull of a large instance that barely changed costs little. The
-    workspaces of after become linked (created when new); those in unlink lose their link and
-    their pulled rows, and stay as local workspaces with their folders. Folders and groups
-    that stay keep their ids.
+    before is what read_state gave in this same transaction for the workspaces of after and
+    unlink (a workspace in neither is left as it is). Only the rows that differ from it are
+    written, so a re-pull of a large instance that barely changed costs little. The
+    workspaces of after become linked (created when new); those in unlink lose their link
+    and their pulled rows, and stay as local workspaces with their folders. Folders and
+    groups that stay keep their ids.
     """
     gone = set(unlink)
     for table in _KEYED:
@@ -442,7 +443,7 @@ def write_state(
     _write_rows(
         conn,
         "windmill_workspace_digests",
-        [d for d in before.digests.items() if d[0] not in gone],
+        _outside(list(before.digests.items()), gone),
         list(after.digests.items()),
     )
     _write_instance_groups(conn, instance_id, before.instance_groups, after.instance_groups)

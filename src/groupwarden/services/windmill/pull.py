@@ -273,7 +273,6 @@ def _folders_before(conn: Connection, before: InstanceState, after: InstanceStat
 
 @dataclass(slots=True)
 class _Compared:
-    instance_id: int | None
     before: InstanceState
     after: InstanceState
     diff: WindmillDiff
@@ -297,9 +296,7 @@ def _compare(conn: Connection, name: str, snapshot: InstanceSnapshot) -> _Compar
         if instance_id is None
         else store.read_state(conn, instance_id, changed | (stored.keys() - pulled.keys()))
     )
-    return _Compared(
-        instance_id, before, after, diff_states(before, _folders_before(conn, before, after), after)
-    )
+    return _Compared(before, after, diff_states(before, _folders_before(conn, before, after), after))
 
 
 def pull(
@@ -353,8 +350,9 @@ def pull(
                     standin=link.standin,
                     pulled_at=ctx.clock(),
                 )
-                gone = diff.workspaces_unlinked
-                store.write_state(conn, instance_id, compared.before, compared.after, gone)
+                store.write_state(
+                    conn, instance_id, compared.before, compared.after, diff.workspaces_unlinked
+                )
                 run_id = record_run(
                     conn,
                     source_name=source,

@@ -17,15 +17,35 @@ TABLES = [
     "instance_groups",
     "user_memberships",
     "group_memberships",
+    "windmill_instances",
     "workspaces",
     "folders",
     "grants",
+    "windmill_users",
+    "windmill_instance_groups",
+    "windmill_instance_group_members",
+    "windmill_workspace_groups",
+    "windmill_workspace_group_members",
+    "windmill_acl",
+    "windmill_items",
+    "windmill_auto_add",
     "audit_events",
     "sync_runs",
 ]
 
 # Tables whose integer id comes from a sequence on PostgreSQL.
-SEQUENCED = ["sources", "users", "instance_groups", "folders", "grants", "audit_events", "sync_runs"]
+SEQUENCED = [
+    "sources",
+    "users",
+    "instance_groups",
+    "folders",
+    "grants",
+    "audit_events",
+    "sync_runs",
+    "windmill_instances",
+    "windmill_instance_groups",
+    "windmill_workspace_groups",
+]
 
 
 class ColumnRule(NamedTuple):

@@ -115,3 +115,27 @@ def pack_pair(first: int, second: int) -> int:
 def unpack_pairs(keys: Collection[int]) -> list[tuple[int, int]]:
     """Packed pairs of real (positive) ids back into tuples, for the bulk writes."""
     return [(k >> 32, k & PAIR_MASK) for k in keys]
+
+
+# --- statements over long lists of keys ---------------------------------------------------------
+
+
+def execute_in(
+    conn: Connection, sql: str, values: Collection[Any], params: dict[str, Any] | None = None
+) -> None:
+    """Run a statement without rows (DELETE, UPDATE) whose `IN :values` is bound a chunk at a time."""
+    ordered: Sequence[Any] = sorted(values)
+    statement = text(sql).bindparams(bindparam("values", expanding=True))
+    for start in range(0, len(ordered), CHUNK):
+        conn.execute(statement, {**(params or {}), "values": ordered[start : start + CHUNK]})
+
+
+def delete_keys(
+    conn: Connection, table: str, columns: Sequence[str], keys: Sequence[tuple[Any, ...]]
+) -> None:
+    """DELETE the rows whose key columns hold each of keys (plain values), in one executemany."""
+    if not keys:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    where = " AND ".join(f"{column} = {mark}" for column in columns)
+    conn.exec_driver_sql(f"DELETE FROM {table} WHERE {where}", list(keys))

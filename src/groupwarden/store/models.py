@@ -112,6 +112,8 @@ class Workspace(Base):
 
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
+    # Set when the workspace is a Windmill workspace, pulled from that instance.
+    windmill_instance_id: Mapped[int | None] = mapped_column(ForeignKey("windmill_instances.id"))
 
 
 class Folder(Base):
@@ -190,3 +192,125 @@ class SyncRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # JSON: groups added / renamed / removed, users added / removed, members per group.
     diff: Mapped[str] = mapped_column(Text, default="{}")
+
+
+# --- Windmill instances: what the last pull read, kept with Windmill's own names -------------------
+#
+# Principals stay Windmill names ('g/x', 'u/y', emails): matching them to IdP groups and users
+# happens when they are read, so it follows every later IdP sync.
+
+
+class WindmillInstance(Base):
+    """A linked Windmill instance: where it is and where its token comes from, never the token."""
+
+    __tablename__ = "windmill_instances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    token_env: Mapped[str | None] = mapped_column(Text)
+    token_file: Mapped[str | None] = mapped_column(Text)
+    ca_bundle: Mapped[str | None] = mapped_column(Text)
+    # The demo's in-process stand-in, labelled as such wherever instances are listed.
+    standin: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_pull_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WindmillUser(Base):
+    """A user of one linked workspace, by its workspace username."""
+
+    __tablename__ = "windmill_users"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    username: Mapped[str] = mapped_column(Text, primary_key=True)
+    email: Mapped[str] = mapped_column(Text)
+    is_admin: Mapped[bool] = mapped_column(Boolean)
+    operator: Mapped[bool] = mapped_column(Boolean)
+    disabled: Mapped[bool] = mapped_column(Boolean)
+
+
+class WindmillInstanceGroup(Base):
+    __tablename__ = "windmill_instance_groups"
+    __table_args__ = (UniqueConstraint("instance_id", "name", name="uq_windmill_instance_groups_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("windmill_instances.id"))
+    name: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(Text)
+
+
+class WindmillInstanceGroupMember(Base):
+    """An instance group's member, by email as Windmill holds it."""
+
+    __tablename__ = "windmill_instance_group_members"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("windmill_instance_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    email: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
+class WindmillWorkspaceGroup(Base):
+    __tablename__ = "windmill_workspace_groups"
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_windmill_workspace_groups_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    name: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+
+
+class WindmillWorkspaceGroupMember(Base):
+    """A workspace group's member, by workspace username."""
+
+    __tablename__ = "windmill_workspace_group_members"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("windmill_workspace_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    username: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
+class WindmillAcl(Base):
+    """One principal's role on a folder (kind 'folder', path '') or on an item (its ACL kind and path)."""
+
+    __tablename__ = "windmill_acl"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    folder: Mapped[str] = mapped_column(Text, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    path: Mapped[str] = mapped_column(Text, primary_key=True)
+    principal: Mapped[str] = mapped_column(Text, primary_key=True)
+    role: Mapped[str] = mapped_column(String(10))
+
+
+class WindmillItem(Base):
+    """An item under f/<folder>/, so a later write knows its ACL kind."""
+
+    __tablename__ = "windmill_items"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    path: Mapped[str] = mapped_column(Text, primary_key=True)
+    folder: Mapped[str] = mapped_column(Text)
+
+
+class WindmillAutoAdd(Base):
+    """An instance group a workspace auto-adds, with the workspace role it gives."""
+
+    __tablename__ = "windmill_auto_add"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    group_name: Mapped[str] = mapped_column(Text, primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))
+
+
+class WindmillWorkspaceDigest(Base):
+    """A fingerprint of what the last pull read of one linked workspace, so a re-pull can skip
+    a workspace that did not change."""
+
+    __tablename__ = "windmill_workspace_digests"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))

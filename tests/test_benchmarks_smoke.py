@@ -6,6 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# Starts servers, processes or whole apps: left out of the quick loop (pytest -m 'not slow').
+pytestmark = pytest.mark.slow
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sync.py"
 
 

@@ -135,6 +135,7 @@ def test_export_to_a_file(synced: Cli, tmp_path: Path) -> None:
     assert json.loads(target.read_text())["users"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [

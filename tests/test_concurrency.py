@@ -26,6 +26,9 @@ from groupwarden.store.db import write_transaction
 from support import sync_snapshot
 from workers import StaticSource, big_snapshot
 
+# Starts servers, processes or whole apps: left out of the quick loop (pytest -m 'not slow').
+pytestmark = pytest.mark.slow
+
 WORKERS = Path(__file__).parent / "workers.py"
 
 

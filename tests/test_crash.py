@@ -20,6 +20,9 @@ from groupwarden.services.sync import run_sync
 from support import sync_snapshot
 from workers import StaticSource, big_snapshot
 
+# Starts servers, processes or whole apps: left out of the quick loop (pytest -m 'not slow').
+pytestmark = pytest.mark.slow
+
 WORKERS = Path(__file__).parent / "workers.py"
 USERS = 20_000
 

@@ -22,6 +22,9 @@ from groupwarden.services.directory import list_groups, list_members
 from groupwarden.services.grants import folder_grants
 from groupwarden.services.layout import list_workspaces
 
+# Starts servers, processes or whole apps: left out of the quick loop (pytest -m 'not slow').
+pytestmark = pytest.mark.slow
+
 MARKUP_GROUP = "[bold red]admins[/]"
 
 

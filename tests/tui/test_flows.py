@@ -32,6 +32,9 @@ from groupwarden.tui.dialogs import ConfirmDialog, GrantDialog
 from groupwarden.tui.lookup_screen import LookupScreen
 from groupwarden.tui.main_screen import MainScreen, SyncBar
 
+# Starts servers, processes or whole apps: left out of the quick loop (pytest -m 'not slow').
+pytestmark = pytest.mark.slow
+
 
 async def test_grant_a_group_through_the_dialog(tui_ctx: Context, tmp_path: Path) -> None:
     before = roles_on(tui_ctx, "dev/sandbox")

@@ -21,6 +21,9 @@ from tui_fixtures import open_context
 
 from groupwarden.services import audit
 
+# Starts servers, processes or whole apps: left out of the quick loop (pytest -m 'not slow').
+pytestmark = pytest.mark.slow
+
 # Bounds that only catch a hang; the time to quit itself is printed, and measured in the report.
 HANG = 10.0
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from sqlalchemy import event
 from textual.widgets import Static
 from tui_helpers import (
@@ -31,6 +32,9 @@ from groupwarden.services.context import Context
 from groupwarden.tui.busy import Busy
 from groupwarden.tui.dialogs import GrantDialog
 from groupwarden.tui.main_screen import MainScreen
+
+# Starts servers, processes or whole apps: left out of the quick loop (pytest -m 'not slow').
+pytestmark = pytest.mark.slow
 
 
 @contextmanager

@@ -15,6 +15,9 @@ from groupwarden.config import SourceConfig
 from groupwarden.services.context import Context
 from groupwarden.services.layout import FolderRow
 
+# Starts servers, processes or whole apps: left out of the quick loop (pytest -m 'not slow').
+pytestmark = pytest.mark.slow
+
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 Steps = Callable[[Pilot[None]], Awaitable[None]]
 

@@ -36,6 +36,9 @@ class SourceConfig:
     # Incremental sources: a full sync at least this often, to catch what deltas miss
     # (SCIM deletions above all). None: only on demand (--full).
     full_sync_hours: float | None = None
+    # Seconds one request may take, body included, and the whole fetch of a sync.
+    request_timeout: float = 60.0
+    sync_timeout: float = 1800.0
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from groupwarden.domain.roles import Role
+from groupwarden.domain.secrets import scrub
 from groupwarden.services.context import Actor, Context
 from groupwarden.store.models import AuditEvent, SyncRun
 
@@ -58,7 +59,7 @@ def record_run(
             started_at=started_at,
             finished_at=now,
             outcome=outcome,
-            error=error,
+            error=None if error is None else scrub(error),
             diff=json.dumps(diff or {}, ensure_ascii=False, sort_keys=True),
         )
     )

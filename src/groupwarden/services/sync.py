@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from groupwarden.config import Settings, SourceConfig
 from groupwarden.domain.directory import Progress, ProgressCallback, Snapshot
 from groupwarden.domain.errors import BadInput, MassDeletionRefused, SyncError
+from groupwarden.domain.secrets import register_secret, scrub
 from groupwarden.services.audit import record_run
 from groupwarden.services.cached import cached_rows, cached_snapshot, store_sync_state, sync_state
 from groupwarden.services.context import Context
@@ -50,6 +51,7 @@ def read_token(token_env: str | None, token_file: str | None) -> str | None:
         value = os.environ.get(token_env)
         if not value:
             raise BadInput(f"environment variable {token_env} is not set or empty; it must hold the token")
+        register_secret(value)
         return value.strip()
     if token_file:
         path = Path(token_file).expanduser()
@@ -70,6 +72,7 @@ def read_token(token_env: str | None, token_file: str | None) -> str | None:
             raise BadInput(f"token file {path} is not UTF-8 text") from None
         if not value:
             raise BadInput(f"token file {path} is empty")
+        register_secret(value)
         return value
     return None
 
@@ -88,6 +91,8 @@ def build_source(config: SourceConfig) -> Source:
             verify=config.verify_tls,
             page_size=config.page_size,
             full_sync_hours=config.full_sync_hours,
+            request_timeout=config.request_timeout,
+            sync_timeout=config.sync_timeout,
         )
     if config.kind == "okta":
         from groupwarden.sources.okta import OktaSource
@@ -95,7 +100,13 @@ def build_source(config: SourceConfig) -> Source:
         if token is None:
             raise BadInput(f"source {config.name!r}: an Okta source needs an API token (--token-env VAR)")
         return OktaSource(
-            config.url, token, name=config.name, ca_bundle=config.ca_bundle, verify=config.verify_tls
+            config.url,
+            token,
+            name=config.name,
+            ca_bundle=config.ca_bundle,
+            verify=config.verify_tls,
+            request_timeout=config.request_timeout,
+            sync_timeout=config.sync_timeout,
         )
     if config.kind == "graph":
         from groupwarden.sources.graph import LOGIN_URL, GraphSource
@@ -123,6 +134,8 @@ def build_source(config: SourceConfig) -> Source:
             login_url=config.login_url or LOGIN_URL,
             ca_bundle=config.ca_bundle,
             verify=config.verify_tls,
+            request_timeout=config.request_timeout,
+            sync_timeout=config.sync_timeout,
         )
     raise BadInput(f"source {config.name!r}: {config.kind} sources are not supported")
 
@@ -242,6 +255,8 @@ def run_sync(
             source.name, diff, False, run_id, users, groups, warnings, fetched.mode, fetched.notes
         )
     except SyncError as exc:
+        # The one place a failed sync's text is made: a server may have echoed our token.
+        exc.args = (scrub(str(exc)),)
         if not dry_run:
             outcome = "refused" if isinstance(exc, MassDeletionRefused) else "failed"
             with write_transaction(ctx.engine) as conn:

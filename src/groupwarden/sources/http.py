@@ -407,7 +407,7 @@ class HttpClient:
 
     def _too_big(self, where: str, how: str) -> SyncError:
         return SyncError(
-            f"{where} sent more than {self.max_body / MIB:g} MiB{how}, far more than a page we ask"
+            f"{where} sent more than {_size(self.max_body)}{how}, far more than a page we ask"
             " for; the server is misbehaving, sync aborted"
         )
 
@@ -455,6 +455,10 @@ class HttpClient:
         else:
             advice = "check the URL and the source settings"
         return SyncError(f"{where} failed with HTTP {status}{said}; {advice}")
+
+
+def _size(count: int) -> str:
+    return f"{count / MIB:g} MiB" if count >= MIB else f"{count} bytes"
 
 
 def decode_json(response: httpx.Response) -> Any:

@@ -149,6 +149,25 @@ def test_a_plain_body_over_the_cap_is_refused(served: list[ServedApp]) -> None:
     assert "sent more than 1000 bytes, far more than a page" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("coding", "body", "expected"),
+    [
+        ("br", b"\x1b\x00", "content coding 'br', which we did not ask for"),
+        ("gzip", b"\x1f\x8b\x08\x00not-gzip-at-all", "gzip body that does not decompress"),
+    ],
+)
+def test_a_body_we_cannot_decode_is_one_line(
+    served: list[ServedApp], coding: str, body: bytes, expected: str
+) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Encoding", coding), ("Content-Length", str(len(body)))])
+        return [body]
+
+    running = serve(served, app)
+    message = fetch_error(make_source("scim", running.url))
+    assert expected in message and f"GET {running.url}/ServiceProviderConfig" in message
+
+
 @pytest.mark.parametrize("coding", ["gzip", "deflate", "raw-deflate"])
 def test_compressed_pages_give_the_same_snapshot(served: list[ServedApp], coding: str) -> None:
     users = [user(f"u{n}", f"user{n}") for n in range(30)]

@@ -397,7 +397,10 @@ class HttpClient:
                     chunks.append(chunk)
                 if monotonic() > ends:
                     raise _Overdue
-            chunks.append(inflater.end())
+            tail = inflater.end()
+            if size + len(tail) > self.max_body:
+                raise self._too_big(where(), " once decompressed")
+            chunks.append(tail)
         except zlib.error:
             raise SyncError(
                 f"{where()} sent a {coding} body that does not decompress; the server or a proxy"

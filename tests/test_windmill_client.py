@@ -434,6 +434,7 @@ def test_a_server_that_goes_down_is_reported(standin: WindmillStandIn, client: W
         client.pull()
     assert excinfo.value.status is None
     fail_message(excinfo, standin.superadmin_token)
+    standin.wait_until_down()
     with make_client(standin) as fresh, pytest.raises(WindmillError, match="ConnectError"):
         fresh.instance_groups()
 

@@ -159,6 +159,7 @@ class WindmillStandIn:
         self._canned: list[_Canned] = []
         self._down_after: int | None = None
         self._down = False
+        self._stopper: threading.Thread | None = None
         self._rng = random.Random()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.standin = self
@@ -370,7 +371,13 @@ class WindmillStandIn:
         if not self._down:
             self._down = True
             # Stop listening from another thread: shutdown() waits for serve_forever.
-            threading.Thread(target=self.stop, daemon=True).start()
+            self._stopper = threading.Thread(target=self.stop, daemon=True)
+            self._stopper.start()
+
+    def wait_until_down(self, timeout: float = 5.0) -> None:
+        """Return once a server that went down has stopped listening (new connections refused)."""
+        if self._stopper is not None:
+            self._stopper.join(timeout)
 
     def _route(
         self, method: str, path: str, query: dict[str, list[str]], authorization: str | None, body: bytes

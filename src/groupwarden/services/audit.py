@@ -14,6 +14,8 @@ from sqlalchemy import Connection
 
 from groupwarden.domain.audit_chain import ChainCheck, check_chain, utc
 from groupwarden.domain.roles import Role
+from groupwarden.domain.secrets import scrub
+from groupwarden.domain.text import shorten
 from groupwarden.services.context import Actor, Context
 from groupwarden.store import audit as store
 
@@ -72,7 +74,7 @@ def record_run(
         started_at=started_at,
         finished_at=now,
         outcome=outcome,
-        error=error,
+        error=None if error is None else scrub(shorten(error)),
         diff=json.dumps(diff or {}, ensure_ascii=False, sort_keys=True),
     )
 

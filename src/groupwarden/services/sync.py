@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from groupwarden.config import Settings, SourceConfig, checked_url
 from groupwarden.domain.directory import Progress, ProgressCallback, Snapshot
 from groupwarden.domain.errors import BadInput, Hint, MassDeletionRefused, Remedy, SyncError
+from groupwarden.domain.secrets import register_secret, scrub
 from groupwarden.services.audit import record_run
 from groupwarden.services.cached import cached_rows, cached_snapshot
 from groupwarden.services.context import Context
@@ -54,6 +55,7 @@ def read_token(token_env: str | None, token_file: str | None) -> str | None:
         value = os.environ.get(token_env)
         if not value:
             raise BadInput(f"environment variable {token_env} is not set or empty; it must hold the token")
+        register_secret(value)
         return value.strip()
     if token_file:
         path = Path(token_file).expanduser()
@@ -74,6 +76,7 @@ def read_token(token_env: str | None, token_file: str | None) -> str | None:
             raise BadInput(f"token file {path} is not UTF-8 text") from None
         if not value:
             raise BadInput(f"token file {path} is empty")
+        register_secret(value)
         return value
     return None
 
@@ -98,6 +101,8 @@ def build_source(config: SourceConfig) -> Source:
             verify=config.verify_tls,
             page_size=config.page_size,
             full_sync_hours=config.full_sync_hours,
+            request_timeout=config.request_timeout,
+            sync_timeout=config.sync_timeout,
         )
     if config.kind == "okta":
         from groupwarden.sources.okta import OktaSource
@@ -108,7 +113,13 @@ def build_source(config: SourceConfig) -> Source:
                 hint=Hint(Remedy.GIVE_TOKEN, config.name),
             )
         return OktaSource(
-            config.url, token, name=config.name, ca_bundle=config.ca_bundle, verify=config.verify_tls
+            config.url,
+            token,
+            name=config.name,
+            ca_bundle=config.ca_bundle,
+            verify=config.verify_tls,
+            request_timeout=config.request_timeout,
+            sync_timeout=config.sync_timeout,
         )
     if config.kind == "graph":
         from groupwarden.sources.graph import LOGIN_URL, GraphSource
@@ -137,6 +148,8 @@ def build_source(config: SourceConfig) -> Source:
             login_url=config.login_url or LOGIN_URL,
             ca_bundle=config.ca_bundle,
             verify=config.verify_tls,
+            request_timeout=config.request_timeout,
+            sync_timeout=config.sync_timeout,
         )
     raise BadInput(f"source {config.name!r}: {config.kind} sources are not supported")
 
@@ -256,6 +269,8 @@ def run_sync(
             source.name, diff, False, run_id, users, groups, warnings, fetched.mode, fetched.notes
         )
     except SyncError as exc:
+        # The one place a failed sync's text is made: a server may have echoed our token.
+        exc.args = (scrub(str(exc)),)
         if not dry_run:
             outcome = "refused" if isinstance(exc, MassDeletionRefused) else "failed"
             with write_transaction(ctx.engine) as conn:

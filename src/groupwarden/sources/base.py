@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from groupwarden.domain.directory import Delta, Progress, ProgressCallback, Snapshot
+from groupwarden.domain.errors import SyncError
 
 
 class Source(Protocol):
@@ -86,3 +87,33 @@ class PageCounter:
 
     def item(self) -> None:
         self.page(1)
+
+
+class SeenIds:
+    """The ids one listing gave so far: an id given twice means the server is going round in
+    circles (a page served again, a cursor that never ends), so paging stops at the first one.
+
+    Checked a page at a time, at the cost of a set update: a full listing's ids are kept
+    alive by its items anyway.
+    """
+
+    def __init__(self, where: str, kind: str) -> None:
+        self.where, self.kind = where, kind
+        self.ids: set[str] = set()
+
+    def add(self, ids: list[str]) -> None:
+        before = len(self.ids)
+        self.ids.update(ids)
+        fresh = len(self.ids) - before
+        if fresh == len(ids):
+            return
+        on_page: set[str] = set()
+        for upstream_id in ids:
+            if upstream_id in on_page:
+                raise SyncError(f"{self.where}: {self.kind} id {upstream_id!r} listed twice; sync aborted")
+            on_page.add(upstream_id)
+        raise SyncError(
+            f"{self.where}: {len(ids) - fresh} of the {len(ids)} {self.kind}s of a page were listed"
+            " twice, on an earlier page too; the server repeats itself (a page served again, or the"
+            " paging ignored), sync aborted"
+        )

@@ -36,9 +36,17 @@ from groupwarden.domain.directory import (
     check_snapshot,
 )
 from groupwarden.domain.errors import SyncError
-from groupwarden.sources.base import Fetched, PageCounter, Previous
+from groupwarden.domain.secrets import register_secret
+from groupwarden.sources.base import Fetched, PageCounter, Previous, SeenIds
 from groupwarden.sources.common import identifier, parsed_pages_frozen
-from groupwarden.sources.http import HttpClient, check_same_origin, decode_json, error_detail, safe_url
+from groupwarden.sources.http import (
+    HttpClient,
+    check_same_origin,
+    decode_json,
+    error_detail,
+    safe_url,
+    server_text,
+)
 
 GRAPH_URL = "https://graph.microsoft.com"
 LOGIN_URL = "https://login.microsoftonline.com"
@@ -123,6 +131,8 @@ class Tokens:
         http: HttpClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        register_secret(token)
+        register_secret(client_secret)
         self._token = token
         self._expires = float("inf") if token else 0.0
         self._tenant = tenant
@@ -187,6 +197,7 @@ class Tokens:
             seconds = float(lifetime) if lifetime is not None else 3599.0
         except (TypeError, ValueError):
             seconds = 3599.0
+        register_secret(token)
         self._token = token
         self._expires = self._clock() + seconds
         self.fetched += 1
@@ -229,6 +240,8 @@ class GraphSource:
         ca_bundle: str | None = None,
         verify: bool = True,
         timeout: float = 30.0,
+        request_timeout: float = 60.0,
+        sync_timeout: float = 1800.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         max_total_wait: float = 900.0,
@@ -248,6 +261,8 @@ class GraphSource:
         self._ca_bundle = ca_bundle
         self._verify = verify
         self._timeout = timeout
+        self._request_timeout = request_timeout
+        self._sync_timeout = sync_timeout
         self._sleep = sleep
         self._clock = clock
         self._max_total_wait = max_total_wait
@@ -265,6 +280,8 @@ class GraphSource:
     def fetch_changes(self, previous: Previous | None, progress: ProgressCallback | None = None) -> Fetched:
         options: dict[str, Any] = {
             "timeout": self._timeout,
+            "request_timeout": self._request_timeout,
+            "sync_timeout": self._sync_timeout,
             "verify": self._verify,
             "ca_bundle": self._ca_bundle,
             "sleep": self._sleep,
@@ -320,6 +337,9 @@ class GraphSource:
         with parsed_pages_frozen() as after_page:
             users: list[SourceUser] = []
             counter = PageCounter("users", progress)
+            # Graph gives no total; an id given twice is what shows a nextLink going round
+            # in circles (the links themselves may all differ).
+            seen = SeenIds(f"{self.name}: listing users", "user")
             params = {"$select": USER_FIELDS, "$top": self.page_size}
             for user_page in self._pages(
                 http,
@@ -330,11 +350,13 @@ class GraphSource:
                 _typed_users,
                 lambda values: [self._user(raw, len(users) + n) for n, raw in enumerate(values, 1)],
             ):
+                seen.add([user.upstream_id for user in user_page])
                 users.extend(user_page)
                 after_page()
                 counter.page(len(user_page))
             groups: list[SourceGroup] = []
             counter = PageCounter("groups", progress)
+            seen = SeenIds(f"{self.name}: listing groups", "group")
             params = {"$select": GROUP_FIELDS, "$top": self.page_size}
             for group_page in self._pages(
                 http,
@@ -345,6 +367,7 @@ class GraphSource:
                 _typed_groups,
                 lambda values: [self._group(raw, len(groups) + n) for n, raw in enumerate(values, 1)],
             ):
+                seen.add([group.upstream_id for group in group_page])
                 groups.extend(group_page)
                 after_page()
                 counter.page(len(group_page))
@@ -354,15 +377,18 @@ class GraphSource:
             query = urlencode({"$select": "id", "$top": self.page_size})
             for group in groups:
                 url = f"{self.base}/v1.0/groups/{group.upstream_id}/members?{query}"
+                what = f"members of {group.name!r}"
+                seen = SeenIds(f"{self.name}: listing {what}", "member")
                 for user_ids, group_ids in self._pages(
                     http,
                     url,
                     None,
-                    f"members of {group.name!r}",
+                    what,
                     MEMBER_PAGE,
                     lambda members: _typed_members(members, ignored),
                     partial(self._members, group.name, ignored=ignored),
                 ):
+                    seen.add(user_ids + group_ids if group_ids else user_ids)
                     group.user_members.extend(user_ids)
                     group.group_members.extend(group_ids)
                 counter.item()
@@ -691,7 +717,7 @@ def _changed_ids(changes: list[Any]) -> set[str]:
 def _error_code(body: Any) -> str:
     error = body.get("error") if isinstance(body, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) else ""
+    return server_text(code, 80) if isinstance(code, str) else ""
 
 
 def _text(value: Any) -> str | None:

@@ -2,6 +2,12 @@
 
 Every failure becomes a SyncError whose one-line message we build ourselves: httpx's own
 messages can carry a URL with credentials, and headers (the token) never appear at all.
+What a server says about an error is scrubbed of every known secret before it is quoted.
+
+A server cannot hold us: each request has a deadline for the whole exchange (httpx's
+timeouts apply to each read, so a server dripping a byte at a time never trips them), the
+client has a deadline for all its requests together (the sync's), and a body is read in
+bounded steps, decompressing it ourselves, up to a size cap (a gzip bomb stops there).
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -19,6 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from groupwarden.domain.errors import SyncError
+from groupwarden.domain.secrets import scrub
 from groupwarden.domain.text import printable
 
 log = logging.getLogger(__name__)
@@ -29,6 +37,18 @@ ServerWait = Callable[[httpx.Response], float | None]
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Query parameters whose values may be credentials (signed URLs, API keys).
 SECRET_PARAM_WORDS = ("token", "secret", "key", "password", "sig", "auth", "code")
+MIB = 1024 * 1024
+# The largest body we read, once decompressed: the largest page we ask for (10,000 Okta
+# groups, 1,000 SCIM users with every attribute) is a few MiB, so this leaves room to spare.
+MAX_BODY = 64 * MIB
+# At most this much decompressed output per step, so a bomb's output arrives in small pieces.
+INFLATE_STEP = MIB
+# The content codings we ask for, and therefore decode; anything else is refused.
+ACCEPT_ENCODING = "gzip, deflate"
+# Socket timeouts can fire a hair early; a timeout this close to the deadline is the deadline.
+DEADLINE_SLACK = 0.05
+# Headers that describe the body on the wire, not the decompressed body we hand over.
+_CODING_HEADERS = frozenset({"content-encoding", "content-length"})
 
 
 def safe_url(url: str | httpx.URL) -> str:
@@ -65,9 +85,12 @@ def retry_after_wait(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _short(text: str, limit: int = 200) -> str:
-    # Server error details are untrusted text going into a one-line message.
-    text = printable(" ".join(text.split()))
+def server_text(text: str, limit: int = 200) -> str:
+    """Untrusted text from a server, made fit to quote in a one-line message.
+
+    Scrubbed before it is cut, so a cut cannot leave half a secret behind.
+    """
+    text = printable(" ".join(scrub(text).split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -82,11 +105,42 @@ def error_detail(response: httpx.Response) -> str:
     for key in ("detail", "errorSummary", "message", "error_description"):
         value = body.get(key)
         if isinstance(value, str) and value.strip():
-            return _short(value)
+            return server_text(value)
     error = body.get("error")
     if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return _short(error["message"])
+        return server_text(error["message"])
     return ""
+
+
+class _Overdue(Exception):
+    """A deadline passed while a request was in flight."""
+
+
+class _Inflater:
+    """Decompresses a gzip or deflate body in steps of at most INFLATE_STEP bytes."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        # gzip framing; for deflate, the zlib framing RFC 9110 means, or (some servers)
+        # a bare deflate stream, told apart on the first bytes.
+        self.wbits = 16 + zlib.MAX_WBITS if coding == "gzip" else zlib.MAX_WBITS
+        self.inflater = zlib.decompressobj(self.wbits)
+        self.started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if not self.started and self.coding == "deflate":
+            self.started = True
+            try:
+                zlib.decompressobj(zlib.MAX_WBITS).decompress(data[:64], 1)
+            except zlib.error:
+                self.inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        out = self.inflater.decompress(data, INFLATE_STEP)
+        yield out
+        while self.inflater.unconsumed_tail:
+            yield self.inflater.decompress(self.inflater.unconsumed_tail, INFLATE_STEP)
+
+    def end(self) -> bytes:
+        return self.inflater.flush()
 
 
 class HttpClient:
@@ -94,6 +148,9 @@ class HttpClient:
 
     Waiting is bounded twice: each wait by max_wait, and all the waits of the client's life
     by max_total_wait, so a provider that throttles forever ends the sync with a clear error.
+    Time is bounded twice too: each request by request_timeout (the whole exchange, body
+    included), and every request of the client's life by sync_timeout, counted from its
+    creation: a source makes one client per fetch, so that is the fetch's deadline.
     """
 
     def __init__(
@@ -102,6 +159,9 @@ class HttpClient:
         *,
         timeout: float = 30.0,
         connect_timeout: float = 10.0,
+        request_timeout: float = 60.0,
+        sync_timeout: float = 1800.0,
+        max_body: int = MAX_BODY,
         verify: bool = True,
         ca_bundle: str | None = None,
         max_attempts: int = 5,
@@ -135,10 +195,17 @@ class HttpClient:
         self.rng = rng or random.Random()
         self.server_wait = server_wait
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self.sync_timeout = sync_timeout
+        self.max_body = max_body
+        #: time.monotonic() past which no request may run.
+        self.ends_at = time.monotonic() + sync_timeout
         #: Seconds slept so far, retries and pacing together.
         self.waited = 0.0
+        sent = {"Accept-Encoding": ACCEPT_ENCODING, **(headers or {})}
         self.client = httpx.Client(
-            headers=dict(headers or {}),
+            headers=sent,
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             verify=tls,
             auth=auth,
@@ -161,13 +228,15 @@ class HttpClient:
         return ceiling / 2 + self.rng.random() * ceiling / 2
 
     def pause(self, seconds: float, where: str, why: str) -> None:
-        """Sleep, counting against the total wait budget."""
+        """Sleep, counting against the total wait budget and the sync's deadline."""
         seconds = max(0.0, min(seconds, self.max_wait))
         if self.waited + seconds > self.max_total_wait:
             raise SyncError(
                 f"{where}: {why}, and the waits would pass {self.max_total_wait:g} s in total;"
                 " the provider is throttling too hard, try again later"
             )
+        if time.monotonic() + seconds > self.ends_at:
+            raise self._overdue(where, self.ends_at)
         self.waited += seconds
         if seconds > 0:
             log.warning("%s: %s; waiting %.1f s", where, why, seconds)
@@ -188,12 +257,6 @@ class HttpClient:
         """
         return self.request("GET", url, params, missing_ok=missing_ok, passthrough=passthrough)
 
-    def post_form(self, url: str, data: Mapping[str, str]) -> httpx.Response:
-        """POST a form with retries (an OAuth2 token request); a 2xx response."""
-        response = self.request("POST", url, None, data=data)
-        assert response is not None
-        return response
-
     def request(
         self,
         method: str,
@@ -212,9 +275,15 @@ class HttpClient:
 
         for attempt in range(self.max_attempts):
             last = attempt == self.max_attempts - 1
+            started = time.monotonic()
+            ends = min(started + self.request_timeout, self.ends_at)
             try:
-                response = self.client.request(method, url, params=params, data=data, json=json_body)
+                response = self._send(method, url, params, data, json_body, where, started, ends)
+            except _Overdue:
+                raise self._overdue(where(), ends) from None
             except httpx.TimeoutException:
+                if time.monotonic() >= ends - DEADLINE_SLACK:
+                    raise self._overdue(where(), ends) from None
                 problem = f"no answer within the timeout ({self.timeout:g} s read)"
                 if last:
                     raise SyncError(
@@ -253,6 +322,115 @@ class HttpClient:
             self.pause(wait, where(), f"{problem}, retrying")
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        data: Mapping[str, str] | None,
+        json_body: Any,
+        where: Callable[[], str],
+        started: float,
+        ends: float,
+    ) -> httpx.Response:
+        """One exchange, its body read whole before ends (time.monotonic()) and within max_body."""
+        budget = ends - started
+        if budget <= 0:
+            raise _Overdue
+        timeout = self.client.timeout
+        if budget < self.timeout or budget < self.connect_timeout:
+            # No single wait may outlast the deadline either.
+            timeout = httpx.Timeout(min(self.timeout, budget), connect=min(self.connect_timeout, budget))
+        request = self.client.build_request(
+            method, url, params=params, data=data, json=json_body, timeout=timeout
+        )
+        response = self.client.send(request, stream=True)
+        if response.is_stream_consumed:
+            # An in-memory transport (a test's) hands over a body it has read already.
+            if len(response.content) > self.max_body:
+                raise self._too_big(where(), "")
+            return response
+        try:
+            coding = response.headers.get("Content-Encoding", "identity").strip().lower()
+            if coding == "identity":
+                body = self._read_plain(response, ends, where)
+                headers: httpx.Headers = response.headers
+            else:
+                body = self._read_encoded(response, coding, ends, where)
+                headers = httpx.Headers(
+                    [(k, v) for k, v in response.headers.multi_items() if k not in _CODING_HEADERS]
+                )
+        finally:
+            response.close()
+        return httpx.Response(response.status_code, headers=headers, content=body, request=request)
+
+    def _read_plain(self, response: httpx.Response, ends: float, where: Callable[[], str]) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            raise self._too_big(where(), "")
+        chunks: list[bytes] = []
+        size = 0
+        monotonic = time.monotonic
+        for chunk in response.iter_raw():
+            size += len(chunk)
+            if size > self.max_body:
+                raise self._too_big(where(), "")
+            chunks.append(chunk)
+            if monotonic() > ends:
+                raise _Overdue
+        return b"".join(chunks)
+
+    def _read_encoded(
+        self, response: httpx.Response, coding: str, ends: float, where: Callable[[], str]
+    ) -> bytes:
+        if coding not in ("gzip", "x-gzip", "deflate"):
+            raise SyncError(
+                f"{where()} answered in the content coding {server_text(coding, 40)!r}, which we did"
+                f" not ask for (only {ACCEPT_ENCODING}); the server or a proxy is misbehaving"
+            )
+        inflater = _Inflater("deflate" if coding == "deflate" else "gzip")
+        chunks: list[bytes] = []
+        size = 0
+        monotonic = time.monotonic
+        try:
+            for raw in response.iter_raw():
+                for chunk in inflater.feed(raw):
+                    size += len(chunk)
+                    if size > self.max_body:
+                        raise self._too_big(where(), " once decompressed")
+                    chunks.append(chunk)
+                if monotonic() > ends:
+                    raise _Overdue
+            tail = inflater.end()
+            if size + len(tail) > self.max_body:
+                raise self._too_big(where(), " once decompressed")
+            chunks.append(tail)
+        except zlib.error:
+            raise SyncError(
+                f"{where()} sent a {coding} body that does not decompress; the server or a proxy"
+                " is misbehaving, try again later"
+            ) from None
+        return b"".join(chunks)
+
+    def _too_big(self, where: str, how: str) -> SyncError:
+        return SyncError(
+            f"{where} sent more than {_size(self.max_body)}{how}, far more than a page we ask"
+            " for; the server is misbehaving, sync aborted"
+        )
+
+    def _overdue(self, where: str, ends: float) -> SyncError:
+        """The error for a deadline that passed: the sync's, or else the request's."""
+        if ends >= self.ends_at:
+            return SyncError(
+                f"{where}: the fetch passed its time limit of {self.sync_timeout:g} s (the sync timeout)"
+                " and was stopped; raise the sync timeout if the directory is that large, sync aborted"
+            )
+        return SyncError(
+            f"{where} did not complete within the request timeout of {self.request_timeout:g} s;"
+            " the server is stalling or too slow (raise the request timeout if it is only slow),"
+            " sync aborted"
+        )
+
     def get_json(
         self,
         url: str,
@@ -284,6 +462,10 @@ class HttpClient:
         else:
             advice = "check the URL and the source settings"
         return SyncError(f"{where} failed with HTTP {status}{said}; {advice}")
+
+
+def _size(count: int) -> str:
+    return f"{count / MIB:g} MiB" if count >= MIB else f"{count} bytes"
 
 
 def decode_json(response: httpx.Response) -> Any:

@@ -22,8 +22,9 @@ from groupwarden.domain.directory import (
     check_snapshot,
 )
 from groupwarden.domain.errors import SyncError
+from groupwarden.domain.secrets import register_secret
 from groupwarden.domain.text import printable
-from groupwarden.sources.base import PageCounter
+from groupwarden.sources.base import PageCounter, SeenIds
 from groupwarden.sources.common import identifier, parsed_pages_frozen
 from groupwarden.sources.http import HttpClient, check_same_origin, decode_json, safe_url
 
@@ -56,6 +57,8 @@ class OktaSource:
         ca_bundle: str | None = None,
         verify: bool = True,
         timeout: float = 30.0,
+        request_timeout: float = 60.0,
+        sync_timeout: float = 1800.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         max_total_wait: float = 900.0,
@@ -63,10 +66,13 @@ class OktaSource:
         self.base = url.rstrip("/")
         self.url = safe_url(self.base)
         self.name = name or self.url
+        register_secret(token)
         self._token = token
         self._ca_bundle = ca_bundle
         self._verify = verify
         self._timeout = timeout
+        self._request_timeout = request_timeout
+        self._sync_timeout = sync_timeout
         self._sleep = sleep
         self._clock = clock
         self._max_total_wait = max_total_wait
@@ -81,6 +87,8 @@ class OktaSource:
         with HttpClient(
             headers,
             timeout=self._timeout,
+            request_timeout=self._request_timeout,
+            sync_timeout=self._sync_timeout,
             verify=self._verify,
             ca_bundle=self._ca_bundle,
             sleep=self._sleep,
@@ -95,6 +103,9 @@ class OktaSource:
             users: list[SourceUser] = []
             counter = PageCounter("users", progress)
             parse_user = self._user_parser(unknown_statuses)
+            # Okta gives no total to check against; an id given twice is what shows a
+            # cursor that goes round in circles (the links themselves may all differ).
+            seen = SeenIds(f"{self.name}: listing users", "user")
             # The plain listing leaves DEPROVISIONED users out; they are asked for apart,
             # so a deprovisioned member still shows, inactive, with its status.
             for query in (
@@ -102,26 +113,36 @@ class OktaSource:
                 {"limit": USERS_LIMIT, "filter": 'status eq "DEPROVISIONED"'},
             ):
                 for page in self._pages(http, f"{self.base}/api/v1/users", query, "users"):
-                    users.extend(parse_user(raw, len(users) + n) for n, raw in enumerate(page, 1))
+                    parsed = [parse_user(raw, len(users) + n) for n, raw in enumerate(page, 1)]
+                    seen.add([user.upstream_id for user in parsed])
+                    users.extend(parsed)
                     after_page()
                     counter.page(len(page))
             groups: list[SourceGroup] = []
             counter = PageCounter("groups", progress)
+            seen = SeenIds(f"{self.name}: listing groups", "group")
             for page in self._pages(http, f"{self.base}/api/v1/groups", {"limit": GROUPS_LIMIT}, "groups"):
-                groups.extend(self._group(raw, len(groups) + n) for n, raw in enumerate(page, 1))
+                parsed_groups = [self._group(raw, len(groups) + n) for n, raw in enumerate(page, 1)]
+                seen.add([group.upstream_id for group in parsed_groups])
+                groups.extend(parsed_groups)
                 after_page()
                 counter.page(len(page))
             counter = PageCounter("members", progress, total=len(groups))
             for group in groups:
                 url = f"{self.base}/api/v1/groups/{group.upstream_id}/users"
-                for page in self._pages(http, url, {"limit": MEMBERS_LIMIT}, f"members of {group.name!r}"):
+                what = f"members of {group.name!r}"
+                seen = SeenIds(f"{self.name}: listing {what}", "member")
+                for page in self._pages(http, url, {"limit": MEMBERS_LIMIT}, what):
+                    members: list[str] = []
                     for raw in page:
                         member = identifier(raw.get("id")) if isinstance(raw, dict) else None
                         if member is None:
                             raise SyncError(
                                 f"{self.name}: group {group.name!r} has a member without an id; sync aborted"
                             )
-                        group.user_members.append(member)
+                        members.append(member)
+                    seen.add(members)
+                    group.user_members.extend(members)
                 counter.item()
                 after_page()
         warnings = [

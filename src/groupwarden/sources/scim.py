@@ -18,7 +18,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import httpx
 import msgspec
@@ -33,8 +33,9 @@ from groupwarden.domain.directory import (
     check_snapshot,
 )
 from groupwarden.domain.errors import SyncError
+from groupwarden.domain.secrets import register_secret
 from groupwarden.domain.text import printable
-from groupwarden.sources.base import Fetched, Previous
+from groupwarden.sources.base import Fetched, Previous, SeenIds
 from groupwarden.sources.common import identifier as _identifier
 from groupwarden.sources.common import parsed_pages_frozen as _parsed_pages_frozen
 from groupwarden.sources.http import HttpClient, decode_json, safe_url
@@ -54,7 +55,6 @@ def _attribute_names(model: type[User[Any]] | type[Group]) -> frozenset[str]:
 USER_ATTRIBUTES = _attribute_names(User)
 GROUP_ATTRIBUTES = _attribute_names(Group)
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-T = TypeVar("T")
 R = TypeVar("R")
 # Seconds a change filter reaches back before the watermark, for clock skew between writers.
 SKEW_MARGIN = 60
@@ -159,6 +159,13 @@ GROUP_PAGE_OPEN = _decoder(_Group)
 PAGE_KEYS = msgspec.json.Decoder(_Keys)
 
 
+class _Listed(Protocol):
+    upstream_id: str
+
+
+T = TypeVar("T", bound=_Listed)
+
+
 class _Unusual(Exception):
     """A resource the typed reader leaves to the raw reader, which has the final word."""
 
@@ -259,6 +266,8 @@ class ScimSource:
         verify: bool = True,
         page_size: int = 500,
         timeout: float = 30.0,
+        request_timeout: float = 60.0,
+        sync_timeout: float = 1800.0,
         sleep: Callable[[float], None] = time.sleep,
         client: HttpClient | None = None,
         full_sync_hours: float | None = None,
@@ -268,10 +277,13 @@ class ScimSource:
         self.url = safe_url(self.base)
         self.name = name or self.url
         self.page_size = max(1, page_size)
+        register_secret(token)
         self._token = token
         self._ca_bundle = ca_bundle
         self._verify = verify
         self._timeout = timeout
+        self._request_timeout = request_timeout
+        self._sync_timeout = sync_timeout
         self._sleep = sleep
         self._client = client
         # Set: syncs are incremental (meta.lastModified filter) between full syncs this far apart.
@@ -341,6 +353,8 @@ class ScimSource:
         return HttpClient(
             headers,
             timeout=self._timeout,
+            request_timeout=self._request_timeout,
+            sync_timeout=self._sync_timeout,
             verify=self._verify,
             ca_bundle=self._ca_bundle,
             sleep=self._sleep,
@@ -427,6 +441,12 @@ class ScimSource:
         user_ids = {user.upstream_id for user in users}
         group_ids = {group.upstream_id for group in groups}
         for group, value in untyped:
+            if value in user_ids and value in group_ids:
+                raise SyncError(
+                    f"{self.name}: group {group.name!r} names member {value!r} without a type, and"
+                    " both a user and a group have that id; the server must send the member's type,"
+                    " sync aborted"
+                )
             if value in user_ids:
                 group.user_members.append(value)
             elif value in group_ids:
@@ -462,9 +482,11 @@ class ScimSource:
         url = f"{self.base}/{endpoint}"
         where = f"{self.name}: listing {endpoint}"
         items: list[T] = []
+        seen = SeenIds(where, endpoint[:-1].lower())
         start = 1
         total: int | None = None
         pages = 0
+        most_pages = 0
         while True:
             query: dict[str, Any] = {"startIndex": start, "count": page_size}
             if where_filter:
@@ -488,21 +510,42 @@ class ScimSource:
                     f"{where}: asked for startIndex {start} but got {echoed}; the server"
                     " does not page as RFC 7644 says, so the listing cannot be trusted"
                 )
+            if start > total:
+                # The page past the end, asked for so that a totalResults too low cannot
+                # drop the last resources silently: it must be empty.
+                if page.resources:
+                    raise SyncError(
+                        f"{where}: the server still lists resources past its totalResults ({total});"
+                        " the listing is inconsistent, sync aborted"
+                    )
+                return items
             new = reader.items(page, response, len(items))
             received = len(new)
-            items.extend(new)
-            after_page()
-            pages += 1
-            if progress is not None:
-                progress(Progress(phase=phase, pages=pages, items=len(items), total=total))
-            if start - 1 + received >= total:
-                return items
             if received == 0:
                 raise SyncError(
                     f"{where}: an empty page at startIndex {start} before totalResults"
                     f" ({total}) was reached; the listing is incomplete, sync aborted"
                 )
+            seen.add([item.upstream_id for item in new])
+            items.extend(new)
+            after_page()
+            pages += 1
+            if progress is not None:
+                progress(Progress(phase=phase, pages=pages, items=len(items), total=total))
             start += received
+            if start - 1 > total:
+                raise SyncError(
+                    f"{where}: the server listed {start - 1} resources, more than its totalResults"
+                    f" ({total}); the listing is inconsistent, sync aborted"
+                )
+            if pages == 1:
+                most_pages = _page_limit(total, received)
+            elif pages >= most_pages and start <= total:
+                raise SyncError(
+                    f"{where}: {pages} pages and still short of totalResults ({total}); the server's"
+                    " pages shrank far below its first one, so the listing cannot be trusted;"
+                    " sync aborted"
+                )
 
     def _typed_users(self, users: list[_User], marks: _Watermark | None) -> list[SourceUser]:
         # One comprehension for the page: a call per user cost a third of the conversion.
@@ -621,6 +664,16 @@ class ScimSource:
                 # No (or an unusual) type: decided once every user and group id is known.
                 untyped.append((group, value))
         return group
+
+
+def _page_limit(total: int, first: int) -> int:
+    """How many pages a listing may take, its first page holding first of total resources.
+
+    A server keeps one page size and serves fewer only at the end; twice the pages that
+    implies (and a few more) leaves room for one that varies, and none for one that
+    dribbles out resources a few at a time with a total it never reaches.
+    """
+    return 2 * -(-total // first) + 10
 
 
 def _max_results(config: dict[str, Any]) -> int | None:

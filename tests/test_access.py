@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from groupwarden.domain.roles import Role
-from groupwarden.services.access import access_of, preview_change, who_can
 from groupwarden.services.context import Context
-from groupwarden.services.grants import grant
-from support import org_snapshot, sync_snapshot
+from support import access_of, grant, org_snapshot, preview_change, sync_snapshot, who_can
 
 
 def by_user(ctx: Context, target: str) -> dict[str, tuple[Role, str]]:

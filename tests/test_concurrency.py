@@ -14,11 +14,10 @@ from sqlalchemy import text
 from groupwarden.domain.errors import GroupwardenError
 from groupwarden.services.context import Context
 from groupwarden.services.export import export_data
-from groupwarden.services.grants import folder_grants, grant
 from groupwarden.services.layout import add_folder, add_workspace
 from groupwarden.services.sync import run_sync
 from groupwarden.store import db
-from support import sync_snapshot
+from support import folder_grants, grant, sync_snapshot
 from workers import StaticSource, big_snapshot
 
 WORKERS = Path(__file__).parent / "workers.py"

@@ -20,10 +20,11 @@ from groupwarden.tui.audit_screen import AuditScreen
 from groupwarden.tui.dialogs import ConfirmDialog, GrantDialog
 from groupwarden.tui.lookup_screen import LookupScreen
 from groupwarden.tui.main_screen import MainScreen, SyncBar
+from support import folder_grants, grant
 
 
 def roles_on(ctx: Context, target: str) -> dict[str, Role]:
-    return {g.principal: g.role for g in grants.folder_grants(ctx, target)}
+    return {g.principal: g.role for g in folder_grants(ctx, target)}
 
 
 def main(app: Any) -> MainScreen:
@@ -172,7 +173,7 @@ async def test_a_stale_view_is_refused(tui_ctx: Context, tmp_path: Path) -> None
         dialog.query(RadioButton)[2].value = True
         await settle(pilot)
         # Another admin changes the same grant meanwhile.
-        grants.grant(tui_ctx, "g/ops", "prod/finance", "writer")
+        grant(tui_ctx, "g/ops", "prod/finance", "writer")
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert "changed since you looked" in str(dialog.query_one("#error", Static).render())

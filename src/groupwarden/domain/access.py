@@ -3,13 +3,19 @@
 A user's role on a target is the highest among grants to the user and to every group
 the user belongs to, nested groups expanded transitively, on the target and on the
 folder it inherits from. Each answer keeps the chain that produced it.
+
+effective_access() is the one implementation of that rule: who-can, a user's access,
+the admins of every folder and the impact preview all ask it, through AccessReads.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Mapping
+from collections import defaultdict, deque
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
+from typing import NamedTuple, Protocol
 
 from groupwarden.domain.roles import Role
 
@@ -35,55 +41,375 @@ class Reason:
 
     def sort_key(self) -> tuple[int, int, int, str]:
         # Highest role first, then the most direct route, then a stable order.
-        return (
-            -int(self.role),
-            len(self.chain),
-            0 if self.granted_on.count("/") > 1 else 1,
-            self.explain(),
-        )
+        return (-int(self.role), len(self.chain), _on_folder(self.granted_on), self.explain())
+
+
+def _on_folder(granted_on: str) -> int:
+    """0 for a grant on an item (WS/f/FOLDER/ITEM), 1 for one on a folder: items come first."""
+    return 0 if granted_on.count("/") > 1 else 1
 
 
 def best_reason(reasons: Iterable[Reason]) -> Reason:
     return min(reasons, key=Reason.sort_key)
 
 
-def expand_down(roots: Iterable[int], children: Mapping[int, Iterable[int]]) -> dict[int, tuple[int, ...]]:
-    """Every group reachable from roots through nested membership, with its shortest path.
+class Paths:
+    """The groups a breadth-first walk reached, each with its shortest path, kept as one step.
 
-    children maps a group to the groups nested directly inside it. A root maps to (root,).
-    Cycles are tolerated: each group is visited once.
+    A whole path tuple per group would cost its depth, so a chain of N nested groups would
+    cost N² to walk; a step costs one entry, and a path is built only when asked for.
     """
-    paths: dict[int, tuple[int, ...]] = {}
-    queue: deque[int] = deque()
-    for root in roots:
-        if root not in paths:
-            paths[root] = (root,)
-            queue.append(root)
-    while queue:
-        current = queue.popleft()
-        for child in children.get(current, ()):
-            if child not in paths:
-                paths[child] = (*paths[current], child)
-                queue.append(child)
-    return paths
+
+    __slots__ = ("_down", "_step", "depth")
+
+    def __init__(self, step: dict[int, int], depth: dict[int, int], *, down: bool) -> None:
+        self._step = step
+        self._down = down
+        # Steps from the start of the walk: 0 for a start itself.
+        self.depth = depth
+
+    def __contains__(self, group: object) -> bool:
+        return group in self._step
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._step)
+
+    def __len__(self) -> int:
+        return len(self._step)
+
+    def path(self, group: int) -> tuple[int, ...]:
+        """expand_down: (root, ..., group); expand_up: (group, ..., start)."""
+        out = [group]
+        step = self._step
+        while (nxt := step[group]) != group:
+            out.append(nxt)
+            group = nxt
+        if self._down:
+            out.reverse()
+        return tuple(out)
 
 
-def expand_up(starts: Iterable[int], parents: Mapping[int, Iterable[int]]) -> dict[int, tuple[int, ...]]:
-    """Every group that contains one of starts, directly or through nesting.
-
-    parents maps a group to the groups it is directly nested in. Each result maps to the
-    chain from that ancestor down to the start group it reaches: (ancestor, ..., start).
-    """
-    paths: dict[int, tuple[int, ...]] = {}
+def _walk(starts: Iterable[int], edges: Mapping[int, Iterable[int]], *, down: bool) -> Paths:
+    step: dict[int, int] = {}
+    depth: dict[int, int] = {}
     queue: deque[int] = deque()
     for start in starts:
-        if start not in paths:
-            paths[start] = (start,)
+        if start not in step:
+            step[start] = start
+            depth[start] = 0
             queue.append(start)
     while queue:
         current = queue.popleft()
-        for parent in parents.get(current, ()):
-            if parent not in paths:
-                paths[parent] = (parent, *paths[current])
-                queue.append(parent)
-    return paths
+        below = depth[current] + 1
+        for nxt in edges.get(current, ()):
+            if nxt not in step:
+                step[nxt] = current
+                depth[nxt] = below
+                queue.append(nxt)
+    return Paths(step, depth, down=down)
+
+
+def expand_down(roots: Iterable[int], children: Mapping[int, Iterable[int]]) -> Paths:
+    """Every group reachable from roots through nested membership, with its shortest path.
+
+    children maps a group to the groups nested directly inside it. A root's path is (root,).
+    Cycles are tolerated: each group is visited once.
+    """
+    return _walk(roots, children, down=True)
+
+
+def expand_up(starts: Iterable[int], parents: Mapping[int, Iterable[int]]) -> Paths:
+    """Every group that contains one of starts, directly or through nesting.
+
+    parents maps a group to the groups it is directly nested in. Each result's path is the
+    chain from that ancestor down to the start group it reaches: (ancestor, ..., start).
+    """
+    return _walk(starts, parents, down=False)
+
+
+class Nesting:
+    """Which groups sit directly inside which, and the walks down from each granted group.
+
+    A walk is kept once made: the admins of every folder expand one group many times.
+    """
+
+    def __init__(self, children: Mapping[int, Sequence[int]]) -> None:
+        self.children = children
+        self._below: dict[int, Paths] = {}
+
+    def below(self, group: int) -> Paths:
+        paths = self._below.get(group)
+        if paths is None:
+            paths = self._below[group] = expand_down([group], self.children)
+        return paths
+
+
+class Grant(NamedTuple):
+    """A live grant on a target or on the folder it inherits from; exactly one of the ids is set."""
+
+    group_id: int | None
+    user_id: int | None
+    role: Role
+    granted_on: str
+
+
+class AccessReads(Protocol):
+    """What the rule reads from the store."""
+
+    def group_names(self, ids: Collection[int]) -> Mapping[int, str]: ...
+
+    def user_names(self, ids: Collection[int]) -> Mapping[int, str]: ...
+
+    def members(self, group_ids: Collection[int]) -> Mapping[int, Iterable[Collection[int]]]:
+        """group id -> its live-or-not direct user members, in one or more runs."""
+        ...
+
+    def removed_users(self, ids: Collection[int]) -> Iterable[int]: ...
+
+
+# (-role, chain length, 1 on a folder / 0 on an item, grant index, nested group or None for a
+# grant to a user): the order of the first three is the order of Reason.sort_key.
+_Route = tuple[int, int, int, int, int | None]
+_PREFIX = itemgetter(0, 1, 2)
+
+
+class Effective:
+    """The answer of effective_access(): every route the grants open, best first, and each user's best.
+
+    best maps a user id to the rank of its best route; offered maps a rank to the runs of
+    users it was offered to (best one or not, removed ones included). Reasons are built
+    only for the ranks asked about: a chain of ten thousand nested groups opens ten
+    thousand routes, whose chains together hold fifty million names.
+    """
+
+    __slots__ = (
+        "_grants",
+        "_group_names",
+        "_paths",
+        "_reasons",
+        "_routes",
+        "_user_names",
+        "best",
+        "offered",
+        "roles",
+    )
+
+    def __init__(
+        self,
+        grants: list[Grant],
+        paths: dict[int, Paths],
+        routes: list[_Route],
+        group_names: Mapping[int, str],
+        user_names: Mapping[int, str],
+        best: dict[int, int],
+        offered: dict[int, list[Collection[int]]],
+    ) -> None:
+        self._grants = grants
+        self._paths = paths
+        self._routes = routes
+        self._group_names = group_names
+        self._user_names = user_names
+        self._reasons: dict[int, Reason] = {}
+        self.best = best
+        self.offered = offered
+        self.roles = [grants[route[3]].role for route in routes]
+
+    def __len__(self) -> int:
+        return len(self._routes)
+
+    def reason(self, rank: int) -> Reason:
+        found = self._reasons.get(rank)
+        if found is None:
+            found = self._reasons[rank] = _reason(
+                self._routes[rank], self._grants, self._paths, self._group_names, self._user_names
+            )
+        return found
+
+    def reason_of(self, user_id: int) -> Reason | None:
+        rank = self.best.get(user_id)
+        return None if rank is None else self.reason(rank)
+
+
+def _reason(
+    route: _Route,
+    grants: list[Grant],
+    paths: Mapping[int, Paths],
+    group_names: Mapping[int, str],
+    user_names: Mapping[int, str],
+) -> Reason:
+    grant, sub = grants[route[3]], route[4]
+    if grant.user_id is not None:
+        return Reason(grant.role, grant.granted_on, f"u/{user_names[grant.user_id]}")
+    assert grant.group_id is not None and sub is not None
+    chain = tuple(group_names[g] for g in paths[route[3]].path(sub))
+    return Reason(grant.role, grant.granted_on, f"g/{group_names[grant.group_id]}", chain)
+
+
+def effective_access(
+    grants: Iterable[Grant], nesting: Nesting, reads: AccessReads, minimum: Role = Role.VIEWER
+) -> Effective:
+    """Each user's best route among grants (all on one target and the folder it inherits from).
+
+    Routes are few (one per grant and nested group) while users are many, so each user
+    carries only the rank of its best route. A route below minimum cannot be any user's
+    best one among those at or above it, so it is dropped before its members are read.
+    """
+    kept = [g for g in grants if g.role >= minimum]
+    user_names = reads.user_names({g.user_id for g in kept if g.user_id is not None})
+    paths = {i: nesting.below(g.group_id) for i, g in enumerate(kept) if g.group_id is not None}
+    group_names = reads.group_names({sub for found in paths.values() for sub in found})
+    routes: list[_Route] = []
+    for i, g in enumerate(kept):
+        on_folder = _on_folder(g.granted_on)
+        if g.user_id is not None:
+            routes.append((-int(g.role), 0, on_folder, i, None))
+            continue
+        depth = paths[i].depth
+        routes.extend((-int(g.role), depth[sub] + 1, on_folder, i, sub) for sub in paths[i])
+    routes.sort(key=_PREFIX)
+    _break_ties(routes, kept, paths, group_names, user_names)
+    # The best route to each user granted directly, and to the members of each group.
+    to_user: dict[int, int] = {}
+    to_group: dict[int, int] = {}
+    for rank, (*_key, i, sub) in enumerate(routes):
+        if sub is None:
+            uid = kept[i].user_id
+            assert uid is not None
+            to_user.setdefault(uid, rank)
+        else:
+            to_group.setdefault(sub, rank)
+    members = reads.members(list(to_group)) if to_group else {}
+    best: dict[int, int] = {}
+    offered: dict[int, list[Collection[int]]] = defaultdict(list)
+    # Worst route first: every better one overwrites, so each user ends with its best rank.
+    ordered = [(rank, True, uid) for uid, rank in to_user.items()]
+    ordered += [(rank, False, gid) for gid, rank in to_group.items()]
+    ordered.sort(key=itemgetter(0), reverse=True)
+    for rank, is_user, ident in ordered:
+        if is_user:
+            best[ident] = rank
+            offered[rank].append((ident,))
+        else:
+            for part in members.get(ident, ()):
+                best.update(dict.fromkeys(part, rank))
+                offered[rank].append(part)
+    if best and to_group:
+        # Direct grants to removed users are not live; removed members are dropped here.
+        for uid in reads.removed_users(best.keys()):
+            best.pop(uid, None)
+    return Effective(kept, paths, routes, group_names, user_names, best, offered)
+
+
+def _break_ties(
+    routes: list[_Route],
+    grants: list[Grant],
+    paths: Mapping[int, Paths],
+    group_names: Mapping[int, str],
+    user_names: Mapping[int, str],
+) -> None:
+    """Order routes of equal role, length and kind by their explanation, as Reason.sort_key does.
+
+    Only tied routes build their explanation: a deep chain has a route per depth, no ties.
+    """
+    if len(routes) < 2:
+        return
+    start = 0
+    for _key, run in groupby(routes, key=_PREFIX):
+        size = sum(1 for _ in run)
+        if size > 1:
+            routes[start : start + size] = sorted(
+                routes[start : start + size],
+                key=lambda r: _reason(r, grants, paths, group_names, user_names).explain(),
+            )
+        start += size
+
+
+def effective_member_counts(
+    roots: Iterable[int], children: Mapping[int, Sequence[int]], members: Mapping[int, Collection[int]]
+) -> dict[int, int]:
+    """How many distinct users each group of roots holds, its nested groups' members included.
+
+    Groups in a cycle hold the same users, so each strongly connected component is counted
+    once, children before parents. A parent takes over the user set of its largest child
+    when no other group still needs that set, and adds the smaller ones to it: a chain of N
+    groups costs N steps rather than N² (each group's whole chain counted again).
+    """
+    component, components = _components(roots, children)
+    below: list[set[int]] = [set() for _ in components]
+    for c, groups in enumerate(components):
+        below[c] = {
+            component[child] for g in groups for child in children.get(g, ()) if component[child] != c
+        }
+    waiting = [0] * len(components)
+    for reached in below:
+        for kid in reached:
+            waiting[kid] += 1
+    users: list[set[int] | None] = [None] * len(components)
+    counts: list[int] = [0] * len(components)
+    for c, groups in enumerate(components):
+        kids = sorted(below[c], key=lambda k: len(users[k] or ()), reverse=True)
+        for kid in kids:
+            waiting[kid] -= 1
+        if kids and waiting[kids[0]] == 0:
+            held = users[kids[0]]
+            users[kids[0]] = None
+        else:
+            held = set(users[kids[0]] or ()) if kids else set()
+        assert held is not None
+        for kid in kids[1:]:
+            held |= users[kid] or set()
+            if waiting[kid] == 0:
+                users[kid] = None
+        for g in groups:
+            held.update(members.get(g, ()))
+        counts[c] = len(held)
+        users[c] = held if waiting[c] else None
+    return {g: counts[c] for g, c in component.items()}
+
+
+def _components(
+    roots: Iterable[int], children: Mapping[int, Sequence[int]]
+) -> tuple[dict[int, int], list[list[int]]]:
+    """Tarjan's strongly connected components of the groups reachable from roots, without recursion.
+
+    Components come children first: each one after every component it reaches.
+    """
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[int] = []
+    component: dict[int, int] = {}
+    components: list[list[int]] = []
+    for root in roots:
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work: list[tuple[int, Iterator[int]]] = [(root, iter(children.get(root, ())))]
+        while work:
+            v, kids = work[-1]
+            for w in kids:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(children.get(w, ()))))
+                    break
+                if w in on_stack and index[w] < low[v]:
+                    low[v] = index[w]
+            else:
+                work.pop()
+                if work and low[v] < low[work[-1][0]]:
+                    low[work[-1][0]] = low[v]
+                if low[v] == index[v]:
+                    found: list[int] = []
+                    while True:
+                        w = stack.pop()
+                        on_stack.discard(w)
+                        component[w] = len(components)
+                        found.append(w)
+                        if w == v:
+                            break
+                    components.append(found)
+    return component, components

@@ -22,7 +22,6 @@ from groupwarden.services.reconcile import SyncDiff
 from groupwarden.tui.common import export_pane, show_help
 from groupwarden.tui.dialogs import ConfirmDialog
 from groupwarden.tui.listpane import Column, ListPane
-from groupwarden.tui.queries import orphan_principal
 from groupwarden.tui.text import ago, plain, stamp
 
 TABS = ("runs", "changes", "orphans", "admins")
@@ -202,7 +201,7 @@ class AuditScreen(Screen[None]):
             return
         try:
             change = grants.revoke(
-                self.ctx, orphan_principal(grant), grant.target, expected=grant.role, confirm_last_admin=True
+                self.ctx, grant.principal_ref, grant.target_ref, expected=grant.role, confirm_last_admin=True
             )
         except NeedsConfirmation as exc:
             self.notify(str(exc), severity="error", markup=False)

@@ -13,9 +13,10 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from groupwarden.domain.errors import GroupwardenError, NeedsConfirmation
+from groupwarden.domain.refs import Principal, TargetRef
 from groupwarden.domain.roles import Role
 from groupwarden.domain.text import printable
-from groupwarden.services import access, directory, grants
+from groupwarden.services import access, directory, grants, resolve
 from groupwarden.services.access import Impact
 from groupwarden.services.context import Context
 from groupwarden.services.grants import Change
@@ -74,6 +75,8 @@ class GrantDialog(ModalScreen[Change | None]):
         self.folders = folders
         self.impact: Impact | None = None
         self.impact_for: tuple[str, str, Role] | None = None
+        # The principal and target the preview resolved; apply changes exactly those.
+        self.impact_refs: tuple[Principal, TargetRef] | None = None
         self.confirm_last_admin = False
         self.suggest_for = "principal"
         self._principal_values: list[str] = []
@@ -221,21 +224,25 @@ class GrantDialog(ModalScreen[Change | None]):
     @work(thread=True, exclusive=True, group="impact")
     def compute_impact(self, principal: str, target: str, role: Role) -> None:
         worker = get_current_worker()
+        refs: tuple[Principal, TargetRef] | None = None
         try:
-            impact: Impact | str = access.preview_change(self.ctx, principal, target, role)
+            refs = (resolve.principal(self.ctx, principal), resolve.target(self.ctx, target))
+            impact: Impact | str = access.preview_change(self.ctx, *refs, role)
         except GroupwardenError as exc:
             impact = str(exc)
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._show_impact, (principal, target, role), impact)
+            self.app.call_from_thread(self._show_impact, (principal, target, role), impact, refs)
 
-    def _show_impact(self, asked: tuple[str, str, Role], impact: Impact | str) -> None:
+    def _show_impact(
+        self, asked: tuple[str, str, Role], impact: Impact | str, refs: tuple[Principal, TargetRef] | None
+    ) -> None:
         if asked != self.fields():
             return
         panel = self.query_one("#impact", Static)
-        if isinstance(impact, str):
-            panel.update(plain(impact))
+        if isinstance(impact, str) or refs is None:
+            panel.update(plain(str(impact)))
             return
-        self.impact, self.impact_for = impact, asked
+        self.impact, self.impact_for, self.impact_refs = impact, asked, refs
         panel.update(impact_text(impact))
 
     def action_cancel(self) -> None:
@@ -249,15 +256,14 @@ class GrantDialog(ModalScreen[Change | None]):
     def action_apply(self) -> None:
         asked = self.fields()
         error = self.query_one("#error", Static)
-        if self.impact is None or self.impact_for != asked:
+        if self.impact is None or self.impact_for != asked or self.impact_refs is None:
             error.update(plain("wait for the impact preview (or fix what it reports), then apply"))
             return
-        principal, target, role = asked
+        _principal, _target, role = asked
         try:
             change = grants.grant(
                 self.ctx,
-                principal,
-                target,
+                *self.impact_refs,
                 role,
                 expected=self.impact.before,
                 confirm_last_admin=self.confirm_last_admin,

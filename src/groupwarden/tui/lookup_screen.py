@@ -14,7 +14,7 @@ from textual.worker import get_current_worker
 
 from groupwarden.domain.errors import GroupwardenError
 from groupwarden.domain.text import printable
-from groupwarden.services import access, directory
+from groupwarden.services import access, directory, resolve
 from groupwarden.services.context import Context
 from groupwarden.tui.common import export_pane, show_help
 from groupwarden.tui.listpane import Column, ListPane
@@ -111,7 +111,9 @@ class LookupScreen(Screen[None]):
         self.query_one(OptionList).display = False
         self.user = name
         self.results.border_title = Text.assemble("Access of ", plain(f"u/{name}", 40))
-        self.results.load(lambda: access.access_of(ctx, name)[1], empty=f"u/{name} reaches no folder")
+        self.results.load(
+            lambda: access.access_of(ctx, resolve.user(ctx, name))[1], empty=f"u/{name} reaches no folder"
+        )
         self.results.focus_table()
 
     def action_back(self) -> None:

@@ -207,7 +207,7 @@ class MainScreen(Screen[None]):
             self.members.show_group(row)
             self.acl.show_group(row)
         elif isinstance(row, FolderRow):
-            self.acl.show_folder(row.target)
+            self.acl.show_folder(row.ref)
 
     @on(ListPane.Opened)
     def _opened(self, event: ListPane.Opened) -> None:
@@ -278,10 +278,10 @@ class MainScreen(Screen[None]):
             if isinstance(row, GrantRow):
                 return row.principal, row.target, row.role
             if isinstance(row, UserAccess):
-                return f"u/{row.user_name}", self.acl.target, None
+                return f"u/{row.user_name}", self.acl.target_text, None
             if self.acl.group is not None:
                 return f"g/{self.acl.group.name}", None, None
-            return None, self.acl.target, None
+            return None, self.acl.target_text, None
         return (f"g/{group.name}" if isinstance(group, GroupRow) else None), None, None
 
     def action_grant(self) -> None:
@@ -306,15 +306,12 @@ class MainScreen(Screen[None]):
     async def revoke_flow(self, grant: GrantRow) -> None:
         import asyncio
 
-        from groupwarden.tui.queries import orphan_principal
-
-        principal = orphan_principal(grant) if grant.orphaned else grant.principal
         body = Text()
         body.append_text(plain(f"{grant.principal} loses {grant.role} on {grant.target}."))
         if not grant.orphaned:
             try:
                 impact = await asyncio.to_thread(
-                    access.preview_change, self.ctx, principal, grant.target, None
+                    access.preview_change, self.ctx, grant.principal_ref, grant.target_ref, None
                 )
                 body.append("\n")
                 body.append_text(impact_text(impact))
@@ -328,7 +325,11 @@ class MainScreen(Screen[None]):
         while True:
             try:
                 change = grants.revoke(
-                    self.ctx, principal, grant.target, expected=grant.role, confirm_last_admin=confirm
+                    self.ctx,
+                    grant.principal_ref,
+                    grant.target_ref,
+                    expected=grant.role,
+                    confirm_last_admin=confirm,
                 )
             except NeedsConfirmation as exc:
                 question = Text.assemble(plain(str(exc)), "\n\nRemove the last admin anyway?")

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.text import Text
 
+from groupwarden.domain.refs import TargetRef
 from groupwarden.services import access, directory, grants, layout
 from groupwarden.services.context import Context
 from groupwarden.services.directory import GroupRow, MemberRow
@@ -174,11 +175,15 @@ class AclPane(ListPane):
             id="acl",
         )
         self.ctx = ctx
-        self.target: str | None = None
+        self.target: TargetRef | None = None
         self.group: GroupRow | None = None
         self.effective = False
 
-    def show_folder(self, target: str) -> None:
+    @property
+    def target_text(self) -> str | None:
+        return None if self.target is None else str(self.target)
+
+    def show_folder(self, target: TargetRef) -> None:
         if self.target == target and self.group is None:
             return
         self.target, self.group = target, None
@@ -213,7 +218,7 @@ class AclPane(ListPane):
         elif self.target is not None:
             target = self.target
             if self.effective:
-                self.border_title = Text.assemble("4 Who reaches ", plain(target), " (e: grants)")
+                self.border_title = Text.assemble("4 Who reaches ", plain(str(target)), " (e: grants)")
                 self.load(
                     lambda: access.who_can(ctx, target),
                     columns=EFFECTIVE,
@@ -221,7 +226,7 @@ class AclPane(ListPane):
                     keep_cursor=keep_cursor,
                 )
             else:
-                self.border_title = Text.assemble("4 ACL of ", plain(target), " (e: effective users)")
+                self.border_title = Text.assemble("4 ACL of ", plain(str(target)), " (e: effective users)")
                 self.load(
                     lambda: grants.folder_grants(ctx, target),
                     columns=FOLDER_GRANTS,

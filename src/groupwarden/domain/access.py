@@ -187,32 +187,40 @@ class Effective:
         "_group_names",
         "_paths",
         "_reasons",
+        "_roles",
         "_routes",
         "_user_names",
         "best",
         "offered",
-        "roles",
     )
 
     def __init__(
         self,
         grants: list[Grant],
-        paths: dict[int, Paths],
+        paths: Mapping[int, Paths],
         routes: list[_Route],
         group_names: Mapping[int, str],
         user_names: Mapping[int, str],
         best: dict[int, int],
         offered: dict[int, list[Collection[int]]],
+        built: dict[int, Reason],
     ) -> None:
         self._grants = grants
         self._paths = paths
         self._routes = routes
         self._group_names = group_names
         self._user_names = user_names
-        self._reasons: dict[int, Reason] = {}
+        self._reasons = built
         self.best = best
         self.offered = offered
-        self.roles = [grants[route[3]].role for route in routes]
+        self._roles: list[Role] | None = None
+
+    @property
+    def roles(self) -> list[Role]:
+        """The role of each rank, best first."""
+        if self._roles is None:
+            self._roles = [self._grants[route[3]].role for route in self._routes]
+        return self._roles
 
     def __len__(self) -> int:
         return len(self._routes)
@@ -241,44 +249,83 @@ def _reason(
     if grant.user_id is not None:
         return Reason(grant.role, grant.granted_on, f"u/{user_names[grant.user_id]}")
     assert grant.group_id is not None and sub is not None
-    chain = tuple(group_names[g] for g in paths[route[3]].path(sub))
+    chain = tuple(group_names[g] for g in paths[grant.group_id].path(sub))
     return Reason(grant.role, grant.granted_on, f"g/{group_names[grant.group_id]}", chain)
 
 
 def effective_access(
     grants: Iterable[Grant], nesting: Nesting, reads: AccessReads, minimum: Role = Role.VIEWER
 ) -> Effective:
-    """Each user's best route among grants (all on one target and the folder it inherits from).
+    """Each user's best route among grants (all on one target and the folder it inherits from)."""
+    return effective_access_each({"": list(grants)}, nesting, reads, minimum)[""]
+
+
+def effective_access_each(
+    grants_on: Mapping[str, Sequence[Grant]],
+    nesting: Nesting,
+    reads: AccessReads,
+    minimum: Role = Role.VIEWER,
+) -> dict[str, Effective]:
+    """effective_access() for each target of grants_on, its grants read from the store once for all.
 
     Routes are few (one per grant and nested group) while users are many, so each user
     carries only the rank of its best route. A route below minimum cannot be any user's
     best one among those at or above it, so it is dropped before its members are read.
     """
-    kept = [g for g in grants if g.role >= minimum]
-    user_names = reads.user_names({g.user_id for g in kept if g.user_id is not None})
-    paths = {i: nesting.below(g.group_id) for i, g in enumerate(kept) if g.group_id is not None}
-    group_names = reads.group_names({sub for found in paths.values() for sub in found})
+    kept = {on: [g for g in grants if g.role >= minimum] for on, grants in grants_on.items()}
+    every = [g for grants in kept.values() for g in grants]
+    granted_users = {g.user_id for g in every if g.user_id is not None}
+    user_names = reads.user_names(granted_users) if granted_users else {}
+    walks = {g.group_id: nesting.below(g.group_id) for g in every if g.group_id is not None}
+    reached = {sub for found in walks.values() for sub in found}
+    group_names = reads.group_names(reached) if reached else {}
+    members = reads.members(reached) if reached else {}
+    # A route to a group without direct members reaches nobody: it is left out before the
+    # routes are ranked, so ties are broken only among routes that reach someone.
+    filled = {gid for gid, parts in members.items() if any(parts)}
+    found = {
+        on: _rank(grants, walks, filled, members, group_names, user_names) for on, grants in kept.items()
+    }
+    if filled:
+        # Direct grants to removed users are not live; removed members are dropped here.
+        removed = reads.removed_users({uid for answer in found.values() for uid in answer.best})
+        for uid in removed:
+            for answer in found.values():
+                answer.best.pop(uid, None)
+    return found
+
+
+def _rank(
+    grants: list[Grant],
+    walks: Mapping[int, Paths],
+    filled: set[int],
+    members: Mapping[int, Iterable[Collection[int]]],
+    group_names: Mapping[int, str],
+    user_names: Mapping[int, str],
+) -> Effective:
+    """The rule on one target's grants: every route ranked, and each user's best one."""
     routes: list[_Route] = []
-    for i, g in enumerate(kept):
+    for i, g in enumerate(grants):
         on_folder = _on_folder(g.granted_on)
-        if g.user_id is not None:
+        if g.group_id is None:
             routes.append((-int(g.role), 0, on_folder, i, None))
             continue
-        depth = paths[i].depth
-        routes.extend((-int(g.role), depth[sub] + 1, on_folder, i, sub) for sub in paths[i])
+        walk = walks[g.group_id]
+        depth = walk.depth
+        routes.extend((-int(g.role), depth[sub] + 1, on_folder, i, sub) for sub in walk if sub in filled)
     routes.sort(key=_PREFIX)
-    _break_ties(routes, kept, paths, group_names, user_names)
+    built = _break_ties(routes, grants, walks, group_names, user_names)
     # The best route to each user granted directly, and to the members of each group.
     to_user: dict[int, int] = {}
     to_group: dict[int, int] = {}
-    for rank, (*_key, i, sub) in enumerate(routes):
+    for rank, route in enumerate(routes):
+        sub = route[4]
         if sub is None:
-            uid = kept[i].user_id
+            uid = grants[route[3]].user_id
             assert uid is not None
             to_user.setdefault(uid, rank)
         else:
             to_group.setdefault(sub, rank)
-    members = reads.members(list(to_group)) if to_group else {}
     best: dict[int, int] = {}
     offered: dict[int, list[Collection[int]]] = defaultdict(list)
     # Worst route first: every better one overwrites, so each user ends with its best rank.
@@ -293,11 +340,7 @@ def effective_access(
             for part in members.get(ident, ()):
                 best.update(dict.fromkeys(part, rank))
                 offered[rank].append(part)
-    if best and to_group:
-        # Direct grants to removed users are not live; removed members are dropped here.
-        for uid in reads.removed_users(best.keys()):
-            best.pop(uid, None)
-    return Effective(kept, paths, routes, group_names, user_names, best, offered)
+    return Effective(grants, walks, routes, group_names, user_names, best, offered, built)
 
 
 def _break_ties(
@@ -306,22 +349,28 @@ def _break_ties(
     paths: Mapping[int, Paths],
     group_names: Mapping[int, str],
     user_names: Mapping[int, str],
-) -> None:
+) -> dict[int, Reason]:
     """Order routes of equal role, length and kind by their explanation, as Reason.sort_key does.
 
-    Only tied routes build their explanation: a deep chain has a route per depth, no ties.
+    Only tied routes build their explanation (a deep chain has a route per depth, no ties);
+    the reasons built are returned by rank, for Effective to keep.
     """
+    built: dict[int, Reason] = {}
     if len(routes) < 2:
-        return
+        return built
     start = 0
     for _key, run in groupby(routes, key=_PREFIX):
         size = sum(1 for _ in run)
         if size > 1:
-            routes[start : start + size] = sorted(
-                routes[start : start + size],
-                key=lambda r: _reason(r, grants, paths, group_names, user_names).explain(),
-            )
+            tied = [
+                (_reason(r, grants, paths, group_names, user_names), r) for r in routes[start : start + size]
+            ]
+            tied.sort(key=lambda pair: pair[0].explain())
+            for rank, (reason, route) in enumerate(tied, start):
+                routes[rank] = route
+                built[rank] = reason
         start += size
+    return built
 
 
 def effective_member_counts(

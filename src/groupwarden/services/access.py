@@ -10,7 +10,15 @@ from typing import overload
 
 from sqlalchemy import Connection, Engine
 
-from groupwarden.domain.access import Effective, Grant, Nesting, Reason, effective_access, expand_up
+from groupwarden.domain.access import (
+    Effective,
+    Grant,
+    Nesting,
+    Reason,
+    effective_access,
+    effective_access_each,
+    expand_up,
+)
 from groupwarden.domain.refs import GroupRef, Principal, TargetRef, UserRef
 from groupwarden.domain.roles import Role
 from groupwarden.services.context import Context
@@ -316,8 +324,8 @@ def access_of(ctx: Context, user: UserRef) -> tuple[str, list[TargetAccess]]:
         folder = next(g.folder for g in found if g.item == item)
         targets[item] = grants + on_folder.get(folder, [])
     result = []
-    for on, grants in targets.items():
-        reason = effective_access(grants, nesting, reads).reason_of(user.id)
+    for on, answer in effective_access_each(targets, nesting, reads).items():
+        reason = answer.reason_of(user.id)
         if reason is not None:
             result.append(TargetAccess(on, reason.role, reason))
     result.sort(key=lambda a: a.target)
@@ -366,8 +374,9 @@ def preview_change(ctx: Context, principal: Principal, target: TargetRef, new_ro
         if new_role is not None:
             changed.append(Grant(gid, uid, new_role, on))
         old, new = _effective(conn, grants), _effective(conn, changed)
-        was = {u: old.roles[rank] for u, rank in old.best.items()}
-        now = {u: new.roles[rank] for u, rank in new.best.items()}
+        old_roles, new_roles = old.roles, new.roles
+        was = {u: old_roles[rank] for u, rank in old.best.items()}
+        now = {u: new_roles[rank] for u, rank in new.best.items()}
         moved = {u for u in was.keys() | now.keys() if was.get(u) != now.get(u)}
         names = store.user_names(conn, moved)
     gained: list[tuple[str, Role | None, Role]] = []

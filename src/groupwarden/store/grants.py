@@ -155,11 +155,11 @@ def live_grants_naming(conn: Connection, user_id: int, group_ids: Collection[int
         {"u": user_id},
     )
     out = []
-    for r in rows:
-        folder = f"{r.workspace_id}/{r.name}"
-        item = f"{r.workspace_id}/{r.item_path}" if r.item_path else None
+    for group_id, granted_user, role, workspace, name, item_path in rows:
+        folder = f"{workspace}/{name}"
+        item = f"{workspace}/{item_path}" if item_path else None
         out.append(
-            ReachingGrant(Grant(r.group_id, r.user_id, Role.parse(r.role), item or folder), folder, item)
+            ReachingGrant(Grant(group_id, granted_user, Role.parse(role), item or folder), folder, item)
         )
     return out
 

@@ -313,6 +313,20 @@ def _rank(
         walk = walks[g.group_id]
         depth = walk.depth
         routes.extend((-int(g.role), depth[sub] + 1, on_folder, i, sub) for sub in walk if sub in filled)
+    if len(routes) == 1:
+        # One route (a user's access to most folders): nothing to rank.
+        best: dict[int, int] = {}
+        route = routes[0]
+        runs: list[Collection[int]]
+        if route[4] is None:
+            uid = grants[route[3]].user_id
+            assert uid is not None
+            runs = [(uid,)]
+        else:
+            runs = list(members.get(route[4], ()))
+        for part in runs:
+            best.update(dict.fromkeys(part, 0))
+        return Effective(grants, walks, routes, group_names, user_names, best, {0: runs}, {})
     routes.sort(key=_PREFIX)
     built = _break_ties(routes, grants, walks, group_names, user_names)
     # The best route to each user granted directly, and to the members of each group.
@@ -326,7 +340,7 @@ def _rank(
             to_user.setdefault(uid, rank)
         else:
             to_group.setdefault(sub, rank)
-    best: dict[int, int] = {}
+    best = {}
     offered: dict[int, list[Collection[int]]] = defaultdict(list)
     # Worst route first: every better one overwrites, so each user ends with its best rank.
     ordered = [(rank, True, uid) for uid, rank in to_user.items()]

@@ -226,10 +226,18 @@ def who_can(
     return WhoCan(ctx.engine, found, head, counts_by_role)
 
 
-def _effective(conn: Connection, grants: list[Grant], minimum: Role = Role.VIEWER) -> Effective:
+def _effective(
+    conn: Connection, grants: list[Grant], minimum: Role = Role.VIEWER, nesting: Nesting | None = None
+) -> Effective:
     """The rule, on one target's live grants, reading the store through conn."""
-    nesting = Nesting(directory_store.nested_children(conn) if any(g.group_id for g in grants) else {})
+    if nesting is None:
+        nesting = _nesting(conn, grants)
     return effective_access(grants, nesting, store.StoreReads(conn), minimum)
+
+
+def _nesting(conn: Connection, grants: list[Grant]) -> Nesting:
+    # Without a grant to a group, nesting cannot matter: its edges are not read.
+    return Nesting(directory_store.nested_children(conn) if any(g.group_id for g in grants) else {})
 
 
 def _head(conn: Connection, found: Effective, counts: dict[Role, int], size: int) -> list[UserRow]:
@@ -373,7 +381,8 @@ def preview_change(ctx: Context, principal: Principal, target: TargetRef, new_ro
         changed = [g for g in grants if g not in mine]
         if new_role is not None:
             changed.append(Grant(gid, uid, new_role, on))
-        old, new = _effective(conn, grants), _effective(conn, changed)
+        nesting = _nesting(conn, grants + changed)
+        old, new = _effective(conn, grants, nesting=nesting), _effective(conn, changed, nesting=nesting)
         old_roles, new_roles = old.roles, new.roles
         was = {u: old_roles[rank] for u, rank in old.best.items()}
         now = {u: new_roles[rank] for u, rank in new.best.items()}

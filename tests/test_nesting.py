@@ -94,3 +94,27 @@ def test_access_admins_members_and_preview_agree_on_the_chain(deep: Context) -> 
     assert (impact.gained, impact.lost) == ([], [])
     impact = preview_change(deep, "g/g000", "lab/top", None)
     assert len(impact.lost) == DEPTH and impact.gained == []
+
+
+def test_a_diamond_is_explained_by_one_route_everywhere(ctx: Context) -> None:
+    # top ⊃ left ⊃ bottom and top ⊃ right ⊃ bottom: two routes of one length to ivy.
+    groups = [
+        SourceGroup("g-top", "top", group_members=["g-right", "g-left"]),
+        SourceGroup("g-right", "right", group_members=["g-bottom"]),
+        SourceGroup("g-left", "left", group_members=["g-bottom"]),
+        SourceGroup("g-bottom", "bottom", user_members=["u-ivy"]),
+    ]
+    sync_snapshot(ctx, Snapshot(users=[SourceUser("u-ivy", "ivy")], groups=groups))
+    add_workspace(ctx, "lab")
+    add_folder(ctx, "lab", "gem")
+    grant(ctx, "g/top", "lab/gem", "admin")
+    [answer] = who_can(ctx, "lab/gem")
+    assert answer.explanation in {
+        "admin via g/top ⊃ g/right ⊃ g/bottom, granted on lab/gem",
+        "admin via g/top ⊃ g/left ⊃ g/bottom, granted on lab/gem",
+    }
+    assert [a.explanation for a in access_of(ctx, "ivy")[1]] == [answer.explanation]
+    assert [row.explanation for row in admins_everywhere(ctx)] == [answer.explanation]
+    assert [m.via_text for m in list_members(ctx, "top")] == [
+        answer.explanation[len("admin via ") : -len(", granted on lab/gem")]
+    ]

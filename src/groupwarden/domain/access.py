@@ -161,7 +161,7 @@ class AccessReads(Protocol):
     def user_names(self, ids: Collection[int]) -> Mapping[int, str]: ...
 
     def members(self, group_ids: Collection[int]) -> Mapping[int, Iterable[Collection[int]]]:
-        """group id -> its live-or-not direct user members, in one or more runs."""
+        """group id -> the ids of its direct user members (removed ones too), in one or more runs."""
         ...
 
     def removed_users(self, ids: Collection[int]) -> Iterable[int]: ...
@@ -288,9 +288,11 @@ def effective_access_each(
     }
     if filled:
         # Direct grants to removed users are not live; removed members are dropped here.
-        removed = reads.removed_users({uid for answer in found.values() for uid in answer.best})
-        for uid in removed:
-            for answer in found.values():
+        removed = set(reads.removed_users({uid for answer in found.values() for uid in answer.best}))
+        for answer in found.values():
+            # Walk the smaller side: a few removed users among many, or the reverse.
+            gone = removed if len(removed) < len(answer.best) else removed.intersection(answer.best)
+            for uid in gone:
                 answer.best.pop(uid, None)
     return found
 

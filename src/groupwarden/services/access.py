@@ -309,18 +309,18 @@ def access_of(ctx: Context, user: UserRef) -> tuple[str, list[TargetAccess]]:
     """Every folder (and item with grants of its own) a user reaches, with role and why."""
     with ctx.engine.connect() as conn:
         direct = directory_store.live_groups_of_user(conn, user.id)
-        parents = directory_store.nested_parents(conn)
+        children = directory_store.nested_children(conn)
+        parents: dict[int, list[int]] = defaultdict(list)
+        for parent, kids in children.items():
+            for child in kids:
+                parents[child].append(parent)
         above = set(expand_up(direct, parents))
         names = directory_store.group_names(conn, above)
         found = grants_store.live_grants_naming(conn, user.id, above)
     # Only the user's groups and those above them lead to the user: a shortest route from a
-    # granted group passes through them alone, so the walks stay inside them.
-    children: dict[int, list[int]] = defaultdict(list)
-    for child in above:
-        for parent in parents.get(child, ()):
-            if parent in above:
-                children[parent].append(child)
-    nesting = Nesting(children)
+    # granted group passes through them alone, so the walks stay inside them. The children
+    # keep their order, so that the walks choose between equal routes as who_can's do.
+    nesting = Nesting({g: [c for c in children[g] if c in above] for g in above if g in children})
     reads = _OneUser(user, direct, names)
     on_folder: dict[str, list[Grant]] = defaultdict(list)
     on_item: dict[str, list[Grant]] = defaultdict(list)

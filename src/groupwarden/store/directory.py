@@ -60,14 +60,6 @@ def nested_children(conn: Connection) -> dict[int, list[int]]:
     return children
 
 
-def nested_parents(conn: Connection) -> dict[int, list[int]]:
-    """group id -> the groups it is nested in directly."""
-    parents: dict[int, list[int]] = defaultdict(list)
-    for parent, child in conn.exec_driver_sql("SELECT parent_id, child_id FROM group_memberships"):
-        parents[child].append(parent)
-    return parents
-
-
 class GroupListing(NamedTuple):
     id: int
     name: str

@@ -118,3 +118,23 @@ def test_a_diamond_is_explained_by_one_route_everywhere(ctx: Context) -> None:
     assert [m.via_text for m in list_members(ctx, "top")] == [
         answer.explanation[len("admin via ") : -len(", granted on lab/gem")]
     ]
+
+
+def test_counts_agree_where_the_database_counts_and_where_python_does(ctx: Context) -> None:
+    # A chain of 80 without a cycle: the bottom groups reach few enough to be counted by the
+    # database one by one, the upper ones are counted together; both must say depth - i.
+    depth = 80
+    users = [SourceUser(f"u{i}", f"user{i:02d}") for i in range(depth)]
+    groups = [
+        SourceGroup(
+            f"g{i}",
+            f"c{i:02d}",
+            user_members=[f"u{i}", "u0"],
+            group_members=[f"g{i + 1}"] if i + 1 < depth else [],
+        )
+        for i in range(depth)
+    ]
+    sync_snapshot(ctx, Snapshot(users=users, groups=groups))
+    counts = {g.name: g.effective_members for g in list_groups(ctx)}
+    # user00 is in every group, so it is counted once: a group holds users i.. and user00.
+    assert counts == {f"c{i:02d}": depth - i + (i > 0) for i in range(depth)}

@@ -127,6 +127,24 @@ def expand_up(starts: Iterable[int], parents: Mapping[int, Iterable[int]]) -> Pa
     return _walk(starts, parents, down=False)
 
 
+def reach_within(root: int, children: Mapping[int, Iterable[int]], limit: int) -> set[int] | None:
+    """The groups root reaches (itself included) if they are at most limit, else None.
+
+    It stops as soon as the limit is passed, so asking it of every group of a long chain
+    costs limit steps each, not the chain's length.
+    """
+    seen = {root}
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            if child not in seen:
+                seen.add(child)
+                if len(seen) > limit:
+                    return None
+                stack.append(child)
+    return seen
+
+
 class Nesting:
     """Which groups sit directly inside which, and the walks down from each granted group.
 
@@ -390,9 +408,13 @@ def _break_ties(
 
 
 def effective_member_counts(
-    roots: Iterable[int], children: Mapping[int, Sequence[int]], members: Mapping[int, Collection[int]]
+    roots: Iterable[int],
+    children: Mapping[int, Sequence[int]],
+    members: Mapping[int, Iterable[Collection[int]]],
 ) -> dict[int, int]:
     """How many distinct users each group of roots holds, its nested groups' members included.
+
+    members maps a group to its direct members' ids, in one or more runs.
 
     Groups in a cycle hold the same users, so each strongly connected component is counted
     once, children before parents. A parent takes over the user set of its largest child
@@ -426,7 +448,8 @@ def effective_member_counts(
             if waiting[kid] == 0:
                 users[kid] = None
         for g in groups:
-            held.update(members.get(g, ()))
+            for part in members.get(g, ()):
+                held.update(part)
         counts[c] = len(held)
         users[c] = held if waiting[c] else None
     return {g: counts[c] for g, c in component.items()}

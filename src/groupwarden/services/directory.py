@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from groupwarden.domain.access import effective_member_counts, expand_down
+from sqlalchemy import Connection
+
+from groupwarden.domain.access import effective_member_counts, expand_down, reach_within
 from groupwarden.domain.refs import GroupRef, UserRef
 from groupwarden.services.context import Context
+from groupwarden.store import access as access_store
 from groupwarden.store import directory as store
 
 __all__ = ["GroupRef", "GroupRow", "MemberRow", "PrincipalMatch", "UserRef"]
@@ -63,12 +67,7 @@ def list_groups(ctx: Context, *, limit: int | None = None) -> list[GroupRow]:
         children = store.nested_children(conn)
         # Only groups with nested groups differ from their direct count.
         parents = list(children) if wanted is None else [g for g in wanted if g in children]
-        effective: dict[int, int] = {}
-        if parents:
-            reached = expand_down(parents, children)
-            members = store.direct_members(conn, list(reached))
-            counts = effective_member_counts(parents, children, members)
-            effective = {g: counts[g] for g in parents}
+        effective = _effective_counts(conn, parents, children)
     return [
         GroupRow(
             id=r.id,
@@ -85,6 +84,37 @@ def list_groups(ctx: Context, *, limit: int | None = None) -> list[GroupRow]:
         )
         for r in rows
     ]
+
+
+# A group reaching at most this many groups is counted by the database, alone; past it, the
+# groups are counted together in Python, which shares the work between overlapping reaches.
+_COUNT_APART = 32
+
+
+def _effective_counts(
+    conn: Connection, parents: list[int], children: Mapping[int, list[int]]
+) -> dict[int, int]:
+    """How many distinct users each of parents holds, nested groups included.
+
+    Most groups nest a few others: the database counts each one's members without a row
+    reaching Python. A group above a long chain reaches thousands, and counting each one
+    apart would cost the chain's length squared; those are counted by
+    effective_member_counts, which shares each count with the groups above.
+    """
+    effective: dict[int, int] = {}
+    deep: list[int] = []
+    for g in parents:
+        reach = reach_within(g, children, _COUNT_APART)
+        if reach is None:
+            deep.append(g)
+        else:
+            effective[g] = store.distinct_members(conn, reach)
+    if deep:
+        reached = expand_down(deep, children)
+        members = access_store.members_of(conn, list(reached))
+        counts = effective_member_counts(deep, children, members)
+        effective.update((g, counts[g]) for g in deep)
+    return effective
 
 
 def count_groups(ctx: Context) -> int:

@@ -125,15 +125,13 @@ def grant_counts(conn: Connection, ids: Collection[int] | None) -> dict[int, int
     return {int(gid): int(n) for gid, n in rows}
 
 
-def direct_members(conn: Connection, group_ids: Collection[int]) -> dict[int, list[int]]:
-    """group id -> the ids of its direct user members."""
-    out: dict[int, list[int]] = defaultdict(list)
-    for listed in bulk.id_lists(group_ids):
-        for gid, uid in conn.exec_driver_sql(
-            f"SELECT group_id, user_id FROM user_memberships WHERE group_id IN ({listed})"
-        ):
-            out[gid].append(uid)
-    return out
+def distinct_members(conn: Connection, group_ids: Collection[int]) -> int:
+    """How many distinct users are direct members of any of group_ids, counted by the database."""
+    listed = ", ".join(str(int(g)) for g in sorted(group_ids)) or "NULL"
+    found = conn.exec_driver_sql(
+        f"SELECT COUNT(DISTINCT user_id) FROM user_memberships WHERE group_id IN ({listed})"
+    ).scalar_one()
+    return int(found)
 
 
 class MemberUser(NamedTuple):

@@ -1,14 +1,14 @@
 """The reads behind effective access: users and memberships, by the ten thousand.
 
 who-can reads tens of thousands of rows, and SQLAlchemy's rows cost about a microsecond
-each, so these go through the driver's cursor and come back as plain tuples of a known
-shape (UserRow); every placeholder comes from _mark().
+each, so these go through the driver's cursor (bulk.fetch_rows) and come back as plain
+tuples of a known shape (UserRow).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Container, Mapping, Sequence
+from collections.abc import Collection, Container, Mapping
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
@@ -30,28 +30,14 @@ USER_NAME = itemgetter(1)
 _USER_COLUMNS = "SELECT id, user_name, display_name, active FROM users"
 
 
-def _mark(conn: Connection) -> str:
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
-
-
-def _fetch(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Plain tuples from the driver's cursor; placeholders in sql must come from _mark(conn)."""
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, tuple(params))
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
-
-
 def user_rows(conn: Connection, wanted: Collection[int]) -> list[UserRow]:
     """The UserRow of each user in wanted, by id."""
     if len(wanted) > IN_LIST_LIMIT:
         # Cheaper to scan every user once than to send tens of thousands of ids.
-        return [row for row in _fetch(conn, f"{_USER_COLUMNS} ORDER BY id") if row[0] in wanted]
+        return [row for row in bulk.fetch_rows(conn, f"{_USER_COLUMNS} ORDER BY id") if row[0] in wanted]
     out: list[UserRow] = []
     for listed in bulk.id_lists(wanted):
-        out += _fetch(conn, f"{_USER_COLUMNS} WHERE id IN ({listed}) ORDER BY id")
+        out += bulk.fetch_rows(conn, f"{_USER_COLUMNS} WHERE id IN ({listed}) ORDER BY id")
     return out
 
 
@@ -65,12 +51,12 @@ def first_users_by_name(
     """
     # Python orders str by code point; so do SQLite's default collation and PostgreSQL's "C".
     collate = "" if conn.dialect.name == "sqlite" else ' COLLATE "C"'
-    mark = _mark(conn)
+    mark = bulk.mark(conn)
     sql = f"{_USER_COLUMNS} ORDER BY user_name{collate}, id LIMIT {mark} OFFSET {mark}"
     found: list[UserRow] = []
     offset, chunk = 0, max(need * 4, 500)
     while True:
-        rows = _fetch(conn, sql, (chunk, offset))
+        rows = bulk.fetch_rows(conn, sql, (chunk, offset))
         for row in rows:
             rank = ranks.get(row[0])
             if rank is not None and rank in keep:
@@ -87,7 +73,7 @@ def first_users_by_name(
 def user_names(conn: Connection, ids: Collection[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     for listed in bulk.id_lists(ids):
-        out.update(_fetch(conn, f"SELECT id, user_name FROM users WHERE id IN ({listed})"))
+        out.update(bulk.fetch_rows(conn, f"SELECT id, user_name FROM users WHERE id IN ({listed})"))
     return out
 
 
@@ -97,13 +83,15 @@ def members_of(conn: Connection, group_ids: Collection[int]) -> dict[int, list[l
     if len(group_ids) <= 8 or (conn.dialect.name == "sqlite" and len(group_ids) <= 1000):
         # A query per group reads one column per row, the cheapest for big groups; SQLite
         # has no round trip to save, until there are thousands of groups (a deep chain).
-        query = f"SELECT user_id FROM user_memberships WHERE group_id = {_mark(conn)}"
+        query = f"SELECT user_id FROM user_memberships WHERE group_id = {bulk.mark(conn)}"
         for group_id in group_ids:
-            out[group_id].append(list(map(USER_ID, _fetch(conn, query, (group_id,)))))
+            out[group_id].append(list(map(USER_ID, bulk.fetch_rows(conn, query, (group_id,)))))
         return out
     # On a server, many groups cost a round trip each: one query per chunk of them instead.
     for listed in bulk.id_lists(group_ids):
-        rows = _fetch(conn, f"SELECT group_id, user_id FROM user_memberships WHERE group_id IN ({listed})")
+        rows = bulk.fetch_rows(
+            conn, f"SELECT group_id, user_id FROM user_memberships WHERE group_id IN ({listed})"
+        )
         # Rows of one group mostly come together (the primary key leads with group_id), so a
         # run per group costs C loops rather than a Python step per membership.
         for group_id, run in groupby(rows, key=itemgetter(0)):
@@ -113,12 +101,12 @@ def members_of(conn: Connection, group_ids: Collection[int]) -> dict[int, list[l
 
 def removed_among(conn: Connection, ids: Collection[int]) -> list[int]:
     if len(ids) > IN_LIST_LIMIT:
-        return [r[0] for r in _fetch(conn, "SELECT id FROM users WHERE removed_at IS NOT NULL")]
+        return [r[0] for r in bulk.fetch_rows(conn, "SELECT id FROM users WHERE removed_at IS NOT NULL")]
     out: list[int] = []
     for listed in bulk.id_lists(ids):
         out += map(
             USER_ID,
-            _fetch(conn, f"SELECT id FROM users WHERE id IN ({listed}) AND removed_at IS NOT NULL"),
+            bulk.fetch_rows(conn, f"SELECT id FROM users WHERE id IN ({listed}) AND removed_at IS NOT NULL"),
         )
     return out
 

@@ -101,3 +101,22 @@ def id_lists(ids: Collection[int]) -> Iterator[str]:
     ordered = sorted(ids)
     for start in range(0, len(ordered), CHUNK):
         yield ", ".join(str(int(i)) for i in ordered[start : start + CHUNK])
+
+
+def mark(conn: Connection) -> str:
+    """The driver's placeholder, for SQL run through fetch_rows()."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def fetch_rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Plain tuples from the driver's cursor; placeholders in sql must come from mark(conn).
+
+    SQLAlchemy's rows cost about a microsecond each: the reads that bring thousands of
+    rows on every screen (who-can, a user's access) go through here.
+    """
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()

@@ -222,20 +222,19 @@ def memberships_among(
 
 def live_groups_of_user(conn: Connection, user_id: int) -> list[int]:
     """The live groups a user is a direct member of."""
-    rows = conn.execute(
-        text(
-            "SELECT m.group_id FROM user_memberships m JOIN instance_groups g"
-            " ON g.id = m.group_id WHERE m.user_id = :u AND g.removed_at IS NULL"
-        ),
-        {"u": user_id},
+    rows = bulk.fetch_rows(
+        conn,
+        "SELECT m.group_id FROM user_memberships m JOIN instance_groups g"
+        f" ON g.id = m.group_id WHERE m.user_id = {bulk.mark(conn)} AND g.removed_at IS NULL",
+        (user_id,),
     )
-    return [int(gid) for (gid,) in rows]
+    return [gid for (gid,) in rows]
 
 
 def group_names(conn: Connection, ids: Collection[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     for listed in bulk.id_lists(ids):
-        out.update(conn.exec_driver_sql(f"SELECT id, name FROM instance_groups WHERE id IN ({listed})").all())
+        out.update(bulk.fetch_rows(conn, f"SELECT id, name FROM instance_groups WHERE id IN ({listed})"))
     return out
 
 

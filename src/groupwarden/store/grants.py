@@ -144,15 +144,14 @@ class ReachingGrant(NamedTuple):
 def live_grants_naming(conn: Connection, user_id: int, group_ids: Collection[int]) -> list[ReachingGrant]:
     """Every live grant to the user or to one of group_ids, on any folder or item."""
     group_list = ", ".join(str(int(g)) for g in sorted(group_ids)) or "NULL"
-    rows = conn.execute(
-        text(
-            "SELECT gr.group_id, gr.user_id, gr.role, f.workspace_id, f.name, gr.item_path"
-            " FROM grants gr JOIN folders f ON f.id = gr.folder_id"
-            " LEFT JOIN instance_groups ig ON ig.id = gr.group_id"
-            f" WHERE (gr.user_id = :u OR gr.group_id IN ({group_list}))"
-            " AND ig.removed_at IS NULL"
-        ),
-        {"u": user_id},
+    rows = bulk.fetch_rows(
+        conn,
+        "SELECT gr.group_id, gr.user_id, gr.role, f.workspace_id, f.name, gr.item_path"
+        " FROM grants gr JOIN folders f ON f.id = gr.folder_id"
+        " LEFT JOIN instance_groups ig ON ig.id = gr.group_id"
+        f" WHERE (gr.user_id = {bulk.mark(conn)} OR gr.group_id IN ({group_list}))"
+        " AND ig.removed_at IS NULL",
+        (user_id,),
     )
     out = []
     for group_id, granted_user, role, workspace, name, item_path in rows:

@@ -10,7 +10,7 @@ the admins of every folder and the impact preview all ask it, through AccessRead
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -90,6 +90,9 @@ class Paths:
 
 
 def _walk(starts: Iterable[int], edges: Mapping[int, Iterable[int]], *, down: bool) -> Paths:
+    if isinstance(starts, list) and len(starts) == 1 and not edges.get(starts[0]):
+        # A group with nothing nested in it, the most common case: no queue needed.
+        return Paths({starts[0]: starts[0]}, {starts[0]: 0}, down=down)
     step: dict[int, int] = {}
     depth: dict[int, int] = {}
     queue: deque[int] = deque()
@@ -214,7 +217,7 @@ class Effective:
 
     def __init__(
         self,
-        grants: list[Grant],
+        grants: Sequence[Grant],
         paths: Mapping[int, Paths],
         routes: list[_Route],
         group_names: Mapping[int, str],
@@ -258,7 +261,7 @@ class Effective:
 
 def _reason(
     route: _Route,
-    grants: list[Grant],
+    grants: Sequence[Grant],
     paths: Mapping[int, Paths],
     group_names: Mapping[int, str],
     user_names: Mapping[int, str],
@@ -290,7 +293,10 @@ def effective_access_each(
     carries only the rank of its best route. A route below minimum cannot be any user's
     best one among those at or above it, so it is dropped before its members are read.
     """
-    kept = {on: [g for g in grants if g.role >= minimum] for on, grants in grants_on.items()}
+    kept = {
+        on: grants if minimum is Role.VIEWER else [g for g in grants if g.role >= minimum]
+        for on, grants in grants_on.items()
+    }
     every = [g for grants in kept.values() for g in grants]
     granted_users = {g.user_id for g in every if g.user_id is not None}
     user_names = reads.user_names(granted_users) if granted_users else {}
@@ -301,9 +307,10 @@ def effective_access_each(
     # A route to a group without direct members reaches nobody: it is left out before the
     # routes are ranked, so ties are broken only among routes that reach someone.
     filled = {gid for gid, parts in members.items() if any(parts)}
-    found = {
-        on: _rank(grants, walks, filled, members, group_names, user_names) for on, grants in kept.items()
-    }
+    # Each granted group's routes, (chain length, group reached), made once however many
+    # targets it is granted on.
+    fan = {gid: [(walk.depth[sub] + 1, sub) for sub in walk if sub in filled] for gid, walk in walks.items()}
+    found = {on: _rank(grants, fan, walks, members, group_names, user_names) for on, grants in kept.items()}
     if filled:
         # Direct grants to removed users are not live; removed members are dropped here.
         removed = set(reads.removed_users({uid for answer in found.values() for uid in answer.best}))
@@ -316,9 +323,9 @@ def effective_access_each(
 
 
 def _rank(
-    grants: list[Grant],
+    grants: Sequence[Grant],
+    fan: Mapping[int, list[tuple[int, int]]],
     walks: Mapping[int, Paths],
-    filled: set[int],
     members: Mapping[int, Iterable[Collection[int]]],
     group_names: Mapping[int, str],
     user_names: Mapping[int, str],
@@ -326,16 +333,15 @@ def _rank(
     """The rule on one target's grants: every route ranked, and each user's best one."""
     routes: list[_Route] = []
     for i, g in enumerate(grants):
-        on_folder = _on_folder(g.granted_on)
+        role = -int(g.role)
+        on_folder = 0 if g.granted_on.count("/") > 1 else 1
         if g.group_id is None:
-            routes.append((-int(g.role), 0, on_folder, i, None))
-            continue
-        walk = walks[g.group_id]
-        depth = walk.depth
-        routes.extend((-int(g.role), depth[sub] + 1, on_folder, i, sub) for sub in walk if sub in filled)
+            routes.append((role, 0, on_folder, i, None))
+        else:
+            routes += [(role, length, on_folder, i, sub) for length, sub in fan[g.group_id]]
+    best: dict[int, int] = {}
     if len(routes) == 1:
         # One route (a user's access to most folders): nothing to rank.
-        best: dict[int, int] = {}
         route = routes[0]
         runs: list[Collection[int]]
         if route[4] is None:
@@ -347,7 +353,8 @@ def _rank(
         for part in runs:
             best.update(dict.fromkeys(part, 0))
         return Effective(grants, walks, routes, group_names, user_names, best, {0: runs}, {})
-    routes.sort(key=_PREFIX)
+    # By the prefix, then by grant and group: an order the tie-break below refines.
+    routes.sort()
     built = _break_ties(routes, grants, walks, group_names, user_names)
     # The best route to each user granted directly, and to the members of each group.
     to_user: dict[int, int] = {}
@@ -360,26 +367,27 @@ def _rank(
             to_user.setdefault(uid, rank)
         else:
             to_group.setdefault(sub, rank)
-    best = {}
-    offered: dict[int, list[Collection[int]]] = defaultdict(list)
+    offered: dict[int, list[Collection[int]]] = {}
     # Worst route first: every better one overwrites, so each user ends with its best rank.
-    ordered = [(rank, True, uid) for uid, rank in to_user.items()]
-    ordered += [(rank, False, gid) for gid, rank in to_group.items()]
-    ordered.sort(key=itemgetter(0), reverse=True)
-    for rank, is_user, ident in ordered:
-        if is_user:
-            best[ident] = rank
-            offered[rank].append((ident,))
-        else:
-            for part in members.get(ident, ()):
+    for rank in range(len(routes) - 1, -1, -1):
+        sub = routes[rank][4]
+        if sub is None:
+            uid = grants[routes[rank][3]].user_id
+            assert uid is not None
+            if to_user[uid] == rank:
+                best[uid] = rank
+                offered.setdefault(rank, []).append((uid,))
+        elif to_group[sub] == rank:
+            runs = list(members.get(sub, ()))
+            for part in runs:
                 best.update(dict.fromkeys(part, rank))
-                offered[rank].append(part)
+            offered.setdefault(rank, []).extend(runs)
     return Effective(grants, walks, routes, group_names, user_names, best, offered, built)
 
 
 def _break_ties(
     routes: list[_Route],
-    grants: list[Grant],
+    grants: Sequence[Grant],
     paths: Mapping[int, Paths],
     group_names: Mapping[int, str],
     user_names: Mapping[int, str],

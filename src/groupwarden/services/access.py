@@ -324,13 +324,17 @@ def access_of(ctx: Context, user: UserRef) -> tuple[str, list[TargetAccess]]:
     reads = _OneUser(user, direct, names)
     on_folder: dict[str, list[Grant]] = defaultdict(list)
     on_item: dict[str, list[Grant]] = defaultdict(list)
+    folder_of: dict[str, str] = {}
     for g in found:
-        (on_item[g.item] if g.item else on_folder[g.folder]).append(g.grant)
+        if g.item:
+            on_item[g.item].append(g.grant)
+            folder_of[g.item] = g.folder
+        else:
+            on_folder[g.folder].append(g.grant)
     # Items inherit from their folder: an item's answer includes the folder's grants.
-    targets = {folder: grants for folder, grants in on_folder.items()}
+    targets = dict(on_folder)
     for item, grants in on_item.items():
-        folder = next(g.folder for g in found if g.item == item)
-        targets[item] = grants + on_folder.get(folder, [])
+        targets[item] = grants + on_folder.get(folder_of[item], [])
     result = []
     for on, answer in effective_access_each(targets, nesting, reads).items():
         reason = answer.reason_of(user.id)

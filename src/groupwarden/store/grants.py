@@ -15,6 +15,14 @@ from groupwarden.domain.refs import GroupRef, Principal, TargetRef, UserRef
 from groupwarden.domain.roles import Role
 from groupwarden.store import bulk
 
+# The roles as the grants table stores them; anything else goes through Role.parse, which
+# refuses it. A dictionary look-up: a user's access reads hundreds of grants.
+_ROLES = {role.label: role for role in Role}
+
+
+def _role(text: str) -> Role:
+    return _ROLES.get(text) or Role.parse(text)
+
 
 class CurrentGrant(NamedTuple):
     id: int
@@ -30,7 +38,7 @@ def current_grant(conn: Connection, target: TargetRef, principal: Principal) -> 
         ),
         {"f": target.folder_id, "i": target.item_path, "k": principal.key},
     ).first()
-    return None if row is None else CurrentGrant(row.id, Role.parse(row.role), row.version)
+    return None if row is None else CurrentGrant(row.id, _role(row.role), row.version)
 
 
 def other_live_admins(conn: Connection, folder_id: int, grant_id: int) -> int:
@@ -110,9 +118,7 @@ def live_grants_on(conn: Connection, target: TargetRef) -> list[Grant]:
     )
     workspace, folder = target.target.workspace, target.folder_text
     return [
-        Grant(
-            r.group_id, r.user_id, Role.parse(r.role), f"{workspace}/{r.item_path}" if r.item_path else folder
-        )
+        Grant(r.group_id, r.user_id, _role(r.role), f"{workspace}/{r.item_path}" if r.item_path else folder)
         for r in rows
     ]
 
@@ -157,9 +163,7 @@ def live_grants_naming(conn: Connection, user_id: int, group_ids: Collection[int
     for group_id, granted_user, role, workspace, name, item_path in rows:
         folder = f"{workspace}/{name}"
         item = f"{workspace}/{item_path}" if item_path else None
-        out.append(
-            ReachingGrant(Grant(group_id, granted_user, Role.parse(role), item or folder), folder, item)
-        )
+        out.append(ReachingGrant(Grant(group_id, granted_user, _role(role), item or folder), folder, item))
     return out
 
 
@@ -211,7 +215,7 @@ def _listing(row: Any) -> GrantListing:
         id=row.id,
         target=TargetRef(row.folder_id, Target(row.workspace_id, row.folder, item)),
         principal=principal,
-        role=Role.parse(row.role),
+        role=_role(row.role),
         granted_by=row.granted_by,
         granted_at=granted_at,
         version=row.version,

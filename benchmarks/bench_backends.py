@@ -43,6 +43,7 @@ from generate import DATA_DIR, Directory, Params, generate
 from groupwarden.config import load_settings
 from groupwarden.domain.errors import StaleView
 from groupwarden.domain.roles import Role
+from groupwarden.services import resolve
 from groupwarden.services.access import access_of, who_can
 from groupwarden.services.context import Actor, Context
 from groupwarden.services.grants import folder_grants, grant
@@ -66,16 +67,17 @@ def race_worker(principal: str, target: str, changes: int, name: str) -> None:
     """
     ctx = Context.open(load_settings().db)
     ctx.actor = Actor(name, "bench", None)
-    folder_grants(ctx, target)  # connect, and warm the pool and the statement caches
+    where = resolve.target(ctx, target)  # connect, and warm the pool and the statement caches
+    who = resolve.principal(ctx, principal)
     print("ready", flush=True)
     sys.stdin.readline()
     done = stale = 0
     began = time.perf_counter()
     for i in range(changes):
-        seen = {g.principal: g.role for g in folder_grants(ctx, target)}.get(principal)
+        seen = {g.principal: g.role for g in folder_grants(ctx, where)}.get(principal)
         wanted = ROLES[(i + len(name)) % 3] if seen is None else ROLES[(ROLES.index(seen) + 1) % 3]
         try:
-            grant(ctx, principal, target, wanted, expected=seen, confirm_last_admin=True)
+            grant(ctx, who, where, wanted, expected=seen, confirm_last_admin=True)
             done += 1
         except StaleView:
             stale += 1
@@ -171,9 +173,9 @@ def sync_phase(ctx: Context, directory: Directory, out: Results) -> None:
 def query_phase(ctx: Context, directory: Directory, runs: int, out: Results) -> None:
     install_layout(ctx, directory)
     target, heavy = directory.who_can_target, directory.heavy_user_name
-    out.who_can_ms, answer = median_ms(partial(who_can, ctx, target), runs)
-    out.who_can_all_ms, everyone = median_ms(lambda: list(who_can(ctx, target)), runs)
-    out.access_ms, (_name, reached) = median_ms(partial(access_of, ctx, heavy), runs)
+    out.who_can_ms, answer = median_ms(lambda: who_can(ctx, resolve.target(ctx, target)), runs)
+    out.who_can_all_ms, everyone = median_ms(lambda: list(who_can(ctx, resolve.target(ctx, target))), runs)
+    out.access_ms, (_name, reached) = median_ms(lambda: access_of(ctx, resolve.user(ctx, heavy)), runs)
     assert len(everyone) == len(answer), "the lazy answer and the full one disagree"
     out.who_can_users, out.access_targets = len(answer), len(reached)
     print(

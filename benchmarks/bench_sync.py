@@ -35,7 +35,8 @@ from sqlalchemy import insert, text
 from fast_scim_server import start_server_process
 from generate import DATA_DIR, Directory, Params, ensure_scim_pages, generate
 from groupwarden.domain.directory import Snapshot
-from groupwarden.services.access import PREFETCH, UserAccess, WhoCan, access_of, who_can
+from groupwarden.services import resolve
+from groupwarden.services.access import PREFETCH, TargetAccess, UserAccess, WhoCan, access_of, who_can
 from groupwarden.services.context import Context
 from groupwarden.services.layout import add_workspace
 from groupwarden.services.reconcile import DeletionGuard, SyncDiff, reconcile
@@ -241,7 +242,7 @@ def median_ms(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
 
 def who_can_first_page(ctx: Context, target: str) -> WhoCan:
     """who_can() and the UserAccess rows of its first page: what a screen waits for."""
-    answer = who_can(ctx, target)
+    answer = who_can(ctx, resolve.target(ctx, target))
     page = answer[:PREFETCH]
     assert len(page) == min(PREFETCH, len(answer))
     return answer
@@ -250,14 +251,19 @@ def who_can_first_page(ctx: Context, target: str) -> WhoCan:
 def who_can_streamed(ctx: Context, target: str) -> int:
     """who_can() and every row built, read and dropped, as the CLI prints them."""
     count = 0
-    for row in who_can(ctx, target):
+    for row in who_can(ctx, resolve.target(ctx, target)):
         count += len(row.explanation) > 0
     return count
 
 
+def access_of_named(ctx: Context, user_name: str) -> tuple[str, list[TargetAccess]]:
+    """access_of() with the user resolved first, as the command line does."""
+    return access_of(ctx, resolve.user(ctx, user_name))
+
+
 def who_can_all_rows(ctx: Context, target: str) -> list[UserAccess]:
     """who_can() and every row built and kept: the worst case, garbage collector included."""
-    return list(who_can(ctx, target))
+    return list(who_can(ctx, resolve.target(ctx, target)))
 
 
 def granted_member_ids(conn: sqlite3.Connection, target: str) -> int:
@@ -286,7 +292,7 @@ def access_rows(ctx: Context, directory: Directory, params: Params, runs: int) -
         page_ms, page = median_ms(partial(who_can_first_page, ctx, target), runs)
         streamed_ms, streamed = median_ms(partial(who_can_streamed, ctx, target), runs)
         all_ms, everyone = median_ms(partial(who_can_all_rows, ctx, target), runs)
-        acc_ms, (_name, reached) = median_ms(partial(access_of, ctx, heavy), runs)
+        acc_ms, (_name, reached) = median_ms(partial(access_of_named, ctx, heavy), runs)
     finally:
         gc.unfreeze()
         plain.close()
@@ -340,7 +346,7 @@ def profile_queries(ctx: Context, directory: Directory) -> None:
     target, heavy = directory.who_can_target, directory.heavy_user_name
     profiled(f"who-can {target} (first page)", partial(who_can_first_page, ctx, target), 25)
     profiled(f"who-can {target} (all rows, streamed)", partial(who_can_streamed, ctx, target), 25)
-    profiled(f"access of {heavy}", partial(access_of, ctx, heavy), 25)
+    profiled(f"access of {heavy}", partial(access_of_named, ctx, heavy), 25)
 
 
 def queries_only(args: argparse.Namespace, directory: Directory) -> int:

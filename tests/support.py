@@ -9,12 +9,18 @@ from __future__ import annotations
 import os
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from groupwarden.domain.directory import Snapshot, SourceGroup, SourceUser
+from groupwarden.domain.roles import Role
+from groupwarden.services import access, directory, grants, resolve
+from groupwarden.services.access import Impact, TargetAccess, WhoCan
 from groupwarden.services.context import Context
+from groupwarden.services.directory import MemberRow
+from groupwarden.services.grants import Change, GrantRow
 from groupwarden.services.reconcile import DeletionGuard, SyncDiff, reconcile
 from groupwarden.store.db import write_transaction
 
@@ -92,3 +98,36 @@ def org_snapshot() -> Snapshot:
         SourceGroup("g-b", "cycle-b", user_members=["u-yuki"], group_members=["g-a"]),
     ]
     return Snapshot(users=users, groups=groups)
+
+
+# The services take typed references; the tests name things as a user types them, and
+# resolve them first, once, as the command line does.
+
+
+def grant(ctx: Context, principal: str, target: str, role: Role | str, **options: Any) -> Change:
+    return grants.grant(ctx, resolve.principal(ctx, principal), resolve.target(ctx, target), role, **options)
+
+
+def revoke(ctx: Context, principal: str, target: str, **options: Any) -> Change:
+    who = resolve.principal(ctx, principal, include_removed=True)
+    return grants.revoke(ctx, who, resolve.target(ctx, target), **options)
+
+
+def folder_grants(ctx: Context, target: str, **options: Any) -> list[GrantRow]:
+    return grants.folder_grants(ctx, resolve.target(ctx, target), **options)
+
+
+def who_can(ctx: Context, target: str, **options: Any) -> WhoCan:
+    return access.who_can(ctx, resolve.target(ctx, target), **options)
+
+
+def access_of(ctx: Context, user: str) -> tuple[str, list[TargetAccess]]:
+    return access.access_of(ctx, resolve.user(ctx, user))
+
+
+def preview_change(ctx: Context, principal: str, target: str, role: Role | None) -> Impact:
+    return access.preview_change(ctx, resolve.principal(ctx, principal), resolve.target(ctx, target), role)
+
+
+def list_members(ctx: Context, group: str, **options: Any) -> list[MemberRow]:
+    return directory.list_members(ctx, resolve.group(ctx, group), **options)

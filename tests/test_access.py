@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from groupwarden.domain.roles import Role
-from groupwarden.services.access import access_of, preview_change, who_can
 from groupwarden.services.context import Context
-from groupwarden.services.grants import grant
-from support import org_snapshot, sync_snapshot
+from support import access_of, grant, org_snapshot, preview_change, sync_snapshot, who_can
 
 
 def by_user(ctx: Context, target: str) -> dict[str, tuple[Role, str]]:
@@ -102,3 +100,28 @@ def test_preview_counts_who_gains_and_who_loses(org: Context) -> None:
         ("bob", Role.WRITER, Role.VIEWER),
         ("dan", Role.WRITER, None),
     ]
+
+
+def test_access_of_and_who_can_break_a_tie_between_equal_chains_the_same_way(ctx: Context) -> None:
+    from groupwarden.domain.directory import Snapshot, SourceGroup, SourceUser
+    from groupwarden.services.layout import add_folder, add_workspace
+
+    # Two routes of one length: top ⊃ x-team and top ⊃ a-team, both holding uma. x-team
+    # comes first in every listing, but the explanation that sorts first wins, on both sides.
+    sync_snapshot(
+        ctx,
+        Snapshot(
+            users=[SourceUser("u-uma", "uma")],
+            groups=[
+                SourceGroup("g-x", "x-team", user_members=["u-uma"]),
+                SourceGroup("g-a", "a-team", user_members=["u-uma"]),
+                SourceGroup("g-top", "top", group_members=["g-x", "g-a"]),
+            ],
+        ),
+    )
+    add_workspace(ctx, "prod")
+    add_folder(ctx, "prod", "tied")
+    grant(ctx, "g/top", "prod/tied", "viewer")
+    expected = "viewer via g/top ⊃ g/a-team, granted on prod/tied"
+    assert by_user(ctx, "prod/tied") == {"uma": (Role.VIEWER, expected)}
+    assert [(a.target, a.explanation) for a in access_of(ctx, "uma")[1]] == [("prod/tied", expected)]

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from groupwarden.services import grants
 from groupwarden.services.admins import AdminRow, admins_everywhere
 from groupwarden.services.context import Context
-from support import org_snapshot, sync_snapshot
+from support import grant, org_snapshot, sync_snapshot
 
 
 def test_admins_everywhere_expands_nesting_and_skips_orphans(org: Context) -> None:
-    grants.grant(org, "g/eng", "prod/finance", "admin")
-    grants.grant(org, "u/chloé", "prod/infra", "admin")
-    grants.grant(org, "g/finance", "prod/infra", "admin")
-    grants.grant(org, "g/cycle-a", "prod/infra", "writer")
+    grant(org, "g/eng", "prod/finance", "admin")
+    grant(org, "u/chloé", "prod/infra", "admin")
+    grant(org, "g/finance", "prod/infra", "admin")
+    grant(org, "g/cycle-a", "prod/infra", "writer")
     # finance leaves upstream: its grant is orphaned and must make nobody an admin.
     snapshot = org_snapshot()
     sync_snapshot(org, replace(snapshot, groups=[g for g in snapshot.groups if g.upstream_id != "g-fin"]))
@@ -29,11 +28,11 @@ def test_admins_everywhere_expands_nesting_and_skips_orphans(org: Context) -> No
 
 def test_admins_everywhere_agrees_with_who_can(org: Context) -> None:
     from groupwarden.domain.roles import Role
-    from groupwarden.services.access import who_can
+    from support import who_can
 
-    grants.grant(org, "g/cycle-a", "prod/finance", "admin")
-    grants.grant(org, "u/yuki", "prod/finance", "admin")
-    grants.grant(org, "g/eng", "prod/infra", "admin")
+    grant(org, "g/cycle-a", "prod/finance", "admin")
+    grant(org, "u/yuki", "prod/finance", "admin")
+    grant(org, "g/eng", "prod/infra", "admin")
     expected = [
         AdminRow(target, u.user_name, u.active, u.explanation)
         for target in ("prod/finance", "prod/infra")

@@ -18,11 +18,10 @@ from groupwarden.domain.audit_chain import GENESIS, ChainCheck
 from groupwarden.services.audit import role_changes, verify_chain
 from groupwarden.services.backup import backup_data, restore, write_backup
 from groupwarden.services.context import Actor, Context
-from groupwarden.services.grants import grant, revoke
 from groupwarden.services.layout import add_folder, add_workspace
 from groupwarden.store.db import create_db_engine, resolve_url
 from groupwarden.store.migrate import alembic_config, upgrade_to_head
-from support import StepClock, org_snapshot, sync_snapshot
+from support import StepClock, grant, org_snapshot, revoke, sync_snapshot
 
 
 def tamper(engine: Engine, statement: str) -> None:

@@ -11,13 +11,21 @@ from typing import Any
 import pytest
 
 from groupwarden.domain.errors import BadInput, GroupwardenError, ReadOnly
-from groupwarden.services.access import who_can
 from groupwarden.services.backup import backup_data, restore, write_backup
 from groupwarden.services.context import Context
 from groupwarden.services.export import export_json
-from groupwarden.services.grants import grant, revoke
 from groupwarden.services.layout import add_folder
-from support import BACKENDS, drop_pg_database, new_pg_database, org_snapshot, pg_admin_url, sync_snapshot
+from support import (
+    BACKENDS,
+    drop_pg_database,
+    grant,
+    new_pg_database,
+    org_snapshot,
+    pg_admin_url,
+    revoke,
+    sync_snapshot,
+    who_can,
+)
 
 
 def filled(ctx: Context) -> None:

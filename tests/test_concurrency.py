@@ -15,15 +15,16 @@ from sqlalchemy import Engine, text
 
 from groupwarden.domain.audit_chain import ChainCheck
 from groupwarden.domain.errors import GroupwardenError
+from groupwarden.services import resolve
 from groupwarden.services.audit import verify_chain
 from groupwarden.services.context import Context
 from groupwarden.services.export import export_data
-from groupwarden.services.grants import apply_grant, folder_grants, grant
+from groupwarden.services.grants import apply_grant
 from groupwarden.services.layout import add_folder, add_workspace
 from groupwarden.services.sync import run_sync
 from groupwarden.store import db
 from groupwarden.store.db import write_transaction
-from support import sync_snapshot
+from support import folder_grants, grant, sync_snapshot
 from workers import StaticSource, big_snapshot
 
 # Starts servers, processes or whole apps: left out of the quick loop (pytest -m 'not slow').
@@ -103,12 +104,13 @@ def test_a_change_of_several_folders_and_a_single_change_never_deadlock(
             outcome["b"] = exc
 
     with write_transaction(org.engine) as conn:
-        apply_grant(org, conn, "g/eng", "prod/finance", "viewer")
+        eng = resolve.principal_in(conn, "g/eng")
+        apply_grant(org, conn, eng, resolve.target_in(conn, "prod/finance"), "viewer")
         racer = threading.Thread(target=single)
         racer.start()
         if backend == "postgresql":
             waiting_for_a_lock(org.engine)
-        apply_grant(org, conn, "g/eng", "prod/infra", "viewer")
+        apply_grant(org, conn, eng, resolve.target_in(conn, "prod/infra"), "viewer")
     racer.join()
     other.close()
     assert not isinstance(outcome["b"], Exception), outcome["b"]

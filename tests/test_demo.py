@@ -17,10 +17,9 @@ from sqlalchemy import text
 from groupwarden.demo import TOKEN_ENV, DemoSession, load_organisation, prepare_demo
 from groupwarden.demo.server import start_scim_server
 from groupwarden.domain.errors import BadInput
-from groupwarden.services.access import who_can
-from groupwarden.services.directory import list_groups, list_members
-from groupwarden.services.grants import folder_grants
+from groupwarden.services.directory import list_groups
 from groupwarden.services.layout import list_workspaces
+from support import folder_grants, list_members, who_can
 
 # Starts servers, processes or whole apps: left out of the quick loop (pytest -m 'not slow').
 pytestmark = pytest.mark.slow
@@ -129,15 +128,15 @@ def test_demo_users_keep_their_names_and_emails(demo: DemoSession) -> None:
 def test_demo_nesting_and_the_cycle(demo: DemoSession) -> None:
     org = load_organisation()
     jp_only = [m["user"] for m in group_named(org, "営業部 (Sales JP)")["members"] if "user" in m]
-    _ref, members = list_members(demo.ctx, "all-staff")
+    members = list_members(demo.ctx, "all-staff")
     via = {m.user_name: m.via for m in members}
     chain = ("all-staff", "sales", "sales-apac", "営業部 (Sales JP)")
     assert any(via.get(u) == chain for u in jp_only)
 
     sre = {m["user"] for m in group_named(org, "sre")["members"] if "user" in m}
     responders = {m["user"] for m in group_named(org, "incident-response")["members"] if "user" in m}
-    _ref, sre_members = list_members(demo.ctx, "sre")
-    _ref, responder_members = list_members(demo.ctx, "incident-response")
+    sre_members = list_members(demo.ctx, "sre")
+    responder_members = list_members(demo.ctx, "incident-response")
     assert {m.user_name for m in sre_members} == sre | responders
     assert {m.user_name for m in responder_members} == sre | responders
     assert any(m.via == ("sre", "incident-response") for m in sre_members)

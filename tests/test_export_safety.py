@@ -21,9 +21,8 @@ from groupwarden.domain.text import csv_cell, safe_json
 from groupwarden.services.backup import write_backup
 from groupwarden.services.context import Context
 from groupwarden.services.export import export_csv, export_json
-from groupwarden.services.grants import grant
 from groupwarden.services.layout import add_folder, add_workspace
-from support import sync_snapshot
+from support import grant, sync_snapshot
 
 OSC52 = "\x1b]52;c;ZXZpbA==\x07"
 HOSTILE_NAMES = [

@@ -10,8 +10,7 @@ from groupwarden.domain.roles import Role
 from groupwarden.services.audit import role_changes
 from groupwarden.services.context import Actor, Context
 from groupwarden.services.export import export_json
-from groupwarden.services.grants import folder_grants, grant, revoke
-from support import org_snapshot, sync_snapshot
+from support import folder_grants, grant, org_snapshot, revoke, sync_snapshot
 
 
 def roles_on(ctx: Context, target: str) -> dict[str, Role]:

@@ -19,16 +19,15 @@ import groupwarden.services.sync as sync_service
 from graph_server import GROUP, USER, GraphServer, start_graph_server
 from groupwarden.domain.directory import Progress
 from groupwarden.domain.errors import MassDeletionRefused, SyncError
-from groupwarden.services.access import who_can
 from groupwarden.services.audit import sync_runs
 from groupwarden.services.context import Context
 from groupwarden.services.export import export_json
-from groupwarden.services.grants import grant, orphaned_grants
+from groupwarden.services.grants import orphaned_grants
 from groupwarden.services.layout import add_folder, add_workspace
 from groupwarden.services.reconcile import DeletionGuard
 from groupwarden.services.sync import SyncReport, run_sync
 from idp_fakes import FakeClock, organisation
-from support import drop_pg_database, new_pg_database, pg_admin_url
+from support import drop_pg_database, grant, new_pg_database, pg_admin_url, who_can
 from test_graph_source import source_for
 
 

@@ -51,8 +51,8 @@ def test_audit_events_and_sync_runs_are_append_only(org: Context) -> None:
     from sqlalchemy.exc import DBAPIError
 
     from groupwarden.services.audit import record_run, role_changes
-    from groupwarden.services.grants import grant
     from groupwarden.store.db import write_transaction
+    from support import grant
 
     grant(org, "g/eng", "prod/finance", "writer")
     with write_transaction(org.engine) as conn:
@@ -111,7 +111,7 @@ def test_first_schema_is_upgraded_and_every_row_kept(db_url: str, backend: str) 
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
         for table in rows:
             assert conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar() == 1, table
-    from groupwarden.services.access import who_can
+    from support import who_can
 
     assert [a.user_name for a in who_can(ctx, "prod/finance")] == ["alice"]
     ctx.close()

@@ -9,16 +9,16 @@ import pytest
 from sqlalchemy import text
 
 from groupwarden.domain.errors import MassDeletionRefused, SyncError
-from groupwarden.services.access import who_can
 from groupwarden.services.audit import sync_runs
 from groupwarden.services.context import Context
 from groupwarden.services.export import export_json
-from groupwarden.services.grants import grant, orphaned_grants
+from groupwarden.services.grants import orphaned_grants
 from groupwarden.services.layout import add_folder, add_workspace
 from groupwarden.services.reconcile import DeletionGuard
 from groupwarden.services.sync import SyncReport, run_sync
 from groupwarden.sources.scim import ScimSource
 from scim_server import ScimServer, start_scim_server
+from support import grant, who_can
 
 
 @pytest.fixture

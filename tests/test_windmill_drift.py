@@ -11,7 +11,6 @@ from groupwarden.demo.windmill_server import WindmillStandIn
 from groupwarden.domain.directory import Snapshot, SourceGroup, SourceUser
 from groupwarden.domain.errors import NotFound
 from groupwarden.services.context import Context
-from groupwarden.services.grants import grant
 from groupwarden.services.windmill import (
     AclEntry,
     AutoAddGroup,
@@ -25,7 +24,7 @@ from groupwarden.services.windmill import (
 )
 from groupwarden.store import windmill as store
 from groupwarden.store.windmill import IdpGroupRow, IdpUserRow, InstanceGroupRow
-from support import sync_snapshot
+from support import grant, sync_snapshot
 
 TOKEN_VAR = "GW_TEST_WINDMILL_TOKEN"
 

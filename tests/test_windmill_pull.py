@@ -16,7 +16,6 @@ from groupwarden.domain.windmill import ITEM_KINDS, item_folder
 from groupwarden.services.audit import sync_runs
 from groupwarden.services.backup import backup_data
 from groupwarden.services.context import Context
-from groupwarden.services.grants import grant
 from groupwarden.services.layout import list_workspaces
 from groupwarden.services.windmill import (
     AclChange,
@@ -36,6 +35,7 @@ from groupwarden.store.windmill import (
     UserRow,
     WorkspaceGroupRow,
 )
+from support import grant
 
 TOKEN_VAR = "GW_TEST_WINDMILL_TOKEN"
 

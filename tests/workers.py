@@ -15,7 +15,7 @@ from groupwarden.domain.directory import Snapshot, SourceGroup, SourceUser
 from groupwarden.domain.errors import StaleView
 from groupwarden.domain.roles import Role
 from groupwarden.services.context import Actor, Context
-from groupwarden.services.grants import folder_grants, grant
+from support import folder_grants, grant
 
 ROLES = [Role.VIEWER, Role.WRITER, Role.ADMIN]
 

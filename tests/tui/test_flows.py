@@ -31,6 +31,7 @@ from groupwarden.tui.audit_screen import AuditScreen
 from groupwarden.tui.dialogs import ConfirmDialog, GrantDialog
 from groupwarden.tui.lookup_screen import LookupScreen
 from groupwarden.tui.main_screen import MainScreen, SyncBar
+from support import grant
 
 # Starts servers, processes or whole apps: left out of the quick loop (pytest -m 'not slow').
 pytestmark = pytest.mark.slow
@@ -131,7 +132,7 @@ async def test_a_stale_view_is_refused(tui_ctx: Context, tmp_path: Path) -> None
         dialog = await open_grant_dialog(pilot)
         await choose_role(pilot, dialog, Role.ADMIN)
         # Another admin changes the same grant meanwhile.
-        grants.grant(tui_ctx, "g/ops", "prod/finance", "writer")
+        grant(tui_ctx, "g/ops", "prod/finance", "writer")
         await apply(pilot)
         assert "changed since you looked" in str(dialog.query_one("#error", Static).render())
     assert roles_on(tui_ctx, "prod/finance")["g/ops"] is Role.WRITER

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from groupwarden.config import Settings
 from groupwarden.domain.directory import Snapshot, SourceGroup, SourceUser
-from groupwarden.services import grants, layout
+from groupwarden.services import layout
 from groupwarden.services.audit import record_run
 from groupwarden.services.context import Actor, Context
 from groupwarden.services.reconcile import DeletionGuard, reconcile
 from groupwarden.store.db import write_transaction
+from support import grant
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 SYNCED = NOW - timedelta(hours=2)
@@ -90,13 +91,13 @@ def fill(ctx: Context) -> None:
     layout.add_workspace(ctx, "dev")
     layout.add_folder(ctx, "dev", "sandbox", "anything goes")
     layout.add_folder(ctx, "dev", "empty")
-    grants.grant(ctx, "u/ana", "prod/finance", "admin")
-    grants.grant(ctx, "g/eng", "prod/finance", "writer")
-    grants.grant(ctx, "g/ops", "prod/finance", "viewer")
-    grants.grant(ctx, f"g/{INJECT}", "prod/hr", "admin")
-    grants.grant(ctx, "g/eng", "dev/sandbox", "admin")
-    grants.grant(ctx, f"g/{LONG}", "dev/sandbox", "viewer")
-    grants.grant(ctx, "g/legacy", "prod/hr", "writer")
+    grant(ctx, "u/ana", "prod/finance", "admin")
+    grant(ctx, "g/eng", "prod/finance", "writer")
+    grant(ctx, "g/ops", "prod/finance", "viewer")
+    grant(ctx, f"g/{INJECT}", "prod/hr", "admin")
+    grant(ctx, "g/eng", "dev/sandbox", "admin")
+    grant(ctx, f"g/{LONG}", "dev/sandbox", "viewer")
+    grant(ctx, "g/legacy", "prod/hr", "writer")
     _sync(ctx, snapshot(with_legacy=False), SYNCED)
     with write_transaction(ctx.engine) as conn:
         record_run(

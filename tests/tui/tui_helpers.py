@@ -13,7 +13,6 @@ from tui_fixtures import settings_for
 
 from groupwarden.config import SourceConfig
 from groupwarden.domain.roles import Role
-from groupwarden.services import grants
 from groupwarden.services.context import Context
 from groupwarden.services.grants import GrantRow
 from groupwarden.services.layout import FolderRow
@@ -21,6 +20,7 @@ from groupwarden.tui.app import GroupwardenApp, make_app
 from groupwarden.tui.dialogs import ROLES, ConfirmDialog, GrantDialog
 from groupwarden.tui.listpane import ListPane
 from groupwarden.tui.main_screen import MainScreen
+from support import folder_grants
 
 
 def app_for(ctx: Context, tmp: Path, source: SourceConfig | None = None) -> GroupwardenApp:
@@ -28,7 +28,7 @@ def app_for(ctx: Context, tmp: Path, source: SourceConfig | None = None) -> Grou
 
 
 def roles_on(ctx: Context, target: str) -> dict[str, Role]:
-    return {g.principal: g.role for g in grants.folder_grants(ctx, target)}
+    return {g.principal: g.role for g in folder_grants(ctx, target)}
 
 
 def busy_timeout(ctx: Context, ms: int) -> None:

@@ -305,9 +305,12 @@ def cmd_groups(args: argparse.Namespace) -> int:
 
 def cmd_members(args: argparse.Namespace) -> int:
     from groupwarden.cli.output import emit_json, table
+    from groupwarden.services import resolve
     from groupwarden.services.directory import list_members
 
-    group, members = list_members(_context(args), args.group)
+    ctx = _context(args)
+    group = resolve.group(ctx, args.group)
+    members = list_members(ctx, group)
     if args.json:
         emit_json(
             {
@@ -389,22 +392,29 @@ def cmd_import_layout(args: argparse.Namespace) -> int:
 def cmd_change(args: argparse.Namespace) -> int:
     """grant and revoke: the same options, one service function each."""
     from groupwarden.cli.output import say
+    from groupwarden.domain.roles import Role
+    from groupwarden.services import resolve
     from groupwarden.services.grants import grant, revoke
 
     ctx = _context(args)
     expected = _expected(args)
     if args.command == "grant":
+        role = Role.parse(args.role)
         change = grant(
             ctx,
-            args.principal,
-            args.target,
-            args.role,
+            resolve.principal(ctx, args.principal),
+            resolve.target(ctx, args.target),
+            role,
             expected=expected,
             confirm_last_admin=args.confirm_last_admin,
         )
     else:
         change = revoke(
-            ctx, args.principal, args.target, expected=expected, confirm_last_admin=args.confirm_last_admin
+            ctx,
+            resolve.principal(ctx, args.principal, include_removed=True),
+            resolve.target(ctx, args.target),
+            expected=expected,
+            confirm_last_admin=args.confirm_last_admin,
         )
     say(change.describe())
     return 0
@@ -412,7 +422,7 @@ def cmd_change(args: argparse.Namespace) -> int:
 
 def cmd_grants(args: argparse.Namespace) -> int:
     from groupwarden.cli.output import emit_json, table
-    from groupwarden.services import grants
+    from groupwarden.services import grants, resolve
 
     chosen = sum(bool(x) for x in (args.target, args.group, args.orphaned))
     if chosen != 1:
@@ -421,9 +431,9 @@ def cmd_grants(args: argparse.Namespace) -> int:
     if args.orphaned:
         rows = grants.orphaned_grants(ctx)
     elif args.group:
-        rows = grants.group_grants(ctx, args.group)
+        rows = grants.group_grants(ctx, resolve.group(ctx, args.group, include_removed=True))
     else:
-        rows = grants.folder_grants(ctx, args.target)
+        rows = grants.folder_grants(ctx, resolve.target(ctx, args.target))
     if args.json:
         emit_json(
             [
@@ -462,10 +472,12 @@ def cmd_grants(args: argparse.Namespace) -> int:
 def cmd_who_can(args: argparse.Namespace) -> int:
     from groupwarden.cli.output import emit_json, table
     from groupwarden.domain.roles import Role
+    from groupwarden.services import resolve
     from groupwarden.services.access import who_can
 
     minimum = Role.parse(args.min)
-    rows = who_can(_context(args), args.target, minimum=minimum)
+    ctx = _context(args)
+    rows = who_can(ctx, resolve.target(ctx, args.target), minimum=minimum)
     if args.json:
         emit_json(
             [
@@ -502,9 +514,11 @@ def _reason_json(reason: Reason) -> dict[str, object]:
 
 def cmd_access(args: argparse.Namespace) -> int:
     from groupwarden.cli.output import emit_json, say, table
+    from groupwarden.services import resolve
     from groupwarden.services.access import access_of
 
-    user, rows = access_of(_context(args), args.user)
+    ctx = _context(args)
+    user, rows = access_of(ctx, resolve.user(ctx, args.user))
     if args.json:
         emit_json(
             {

@@ -6,29 +6,29 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import groupby
-from operator import itemgetter
-from typing import Any, overload
+from typing import overload
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
-from groupwarden.domain.access import Reason, best_reason, expand_down, expand_up
-from groupwarden.domain.principals import Target
+from groupwarden.domain.access import (
+    Effective,
+    Grant,
+    Nesting,
+    Reason,
+    effective_access,
+    effective_access_each,
+    expand_up,
+)
+from groupwarden.domain.refs import GroupRef, Principal, TargetRef, UserRef
 from groupwarden.domain.roles import Role
 from groupwarden.services.context import Context
-from groupwarden.services.directory import (
-    group_names,
-    nested_children,
-    nested_parents,
-    resolve_user,
-)
-from groupwarden.services.layout import resolve_folder
-from groupwarden.store import bulk
+from groupwarden.store import access as store
+from groupwarden.store import directory as directory_store
+from groupwarden.store import grants as grants_store
+from groupwarden.store.access import USER_ID, USER_NAME, UserRow
 
 # Rows who_can() reads before it returns: a screen's first page. The rest load on demand.
 PREFETCH = 200
-# Above this many ids, one scan of the users table beats sending the ids in IN lists.
-_IN_LIST_LIMIT = 2000
 
 
 class UserAccess:
@@ -97,10 +97,6 @@ class TargetAccess:
         return self.reason.explain()
 
 
-# (user id, userName, display name, active as the driver returns it): a row as it comes.
-_UserRow = tuple[int, str, str | None, Any]
-
-
 class WhoCan(Sequence[UserAccess]):
     """Every user with access to a target, highest role first, then by userName, with why.
 
@@ -114,20 +110,17 @@ class WhoCan(Sequence[UserAccess]):
     """
 
     def __init__(
-        self,
-        engine: Engine,
-        reasons: list[Reason],
-        ranks: dict[int, int],
-        head: list[_UserRow],
-        counts_by_role: dict[Role, int],
+        self, engine: Engine, found: Effective, head: list[UserRow], counts_by_role: dict[Role, int]
     ) -> None:
         self._engine = engine
-        self._reasons = reasons
-        self._roles = [r.role for r in reasons]
-        self._explanations = [r.explain() for r in reasons]
-        self._ranks = ranks
+        self._found = found
+        self._roles = found.roles
+        # Filled per rank on first use: most ranks are never shown (a deep chain has thousands).
+        self._reasons: list[Reason | None] = [None] * len(found)
+        self._explanations: list[str] = [""] * len(found)
+        self._ranks = found.best
         self._rows = head
-        self._complete = len(head) >= len(ranks)
+        self._complete = len(head) >= len(self._ranks)
         self._lock = threading.Lock()
         # Highest role first; only roles somebody holds.
         self.counts_by_role = counts_by_role
@@ -159,14 +152,25 @@ class WhoCan(Sequence[UserAccess]):
 
     def __iter__(self) -> Iterator[UserAccess]:
         head = self._rows
-        roles, reasons, explanations, ranks = self._roles, self._reasons, self._explanations, self._ranks
-        for uid, name, display, active in head:
-            rank = ranks[uid]
-            yield UserAccess(uid, name, display, bool(active), roles[rank], reasons[rank], explanations[rank])
+        yield from self._stream(head)
         self.load_all()
-        for uid, name, display, active in self._rows[len(head) :]:
+        yield from self._stream(self._rows[len(head) :])
+
+    def _stream(self, rows: list[UserRow]) -> Iterator[UserAccess]:
+        roles, reasons, explanations, ranks = self._roles, self._reasons, self._explanations, self._ranks
+        for uid, name, display, active in rows:
             rank = ranks[uid]
-            yield UserAccess(uid, name, display, bool(active), roles[rank], reasons[rank], explanations[rank])
+            reason = reasons[rank]
+            if reason is None:
+                reason = self._reason(rank)
+            yield UserAccess(uid, name, display, bool(active), roles[rank], reason, explanations[rank])
+
+    def _reason(self, rank: int) -> Reason:
+        reason = self._found.reason(rank)
+        # Explanation before reason: a thread that sees the reason set finds its text too.
+        self._explanations[rank] = reason.explain()
+        self._reasons[rank] = reason
+        return reason
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, WhoCan | list | tuple):
@@ -189,199 +193,70 @@ class WhoCan(Sequence[UserAccess]):
         with self._lock:
             if self._complete:
                 return self
-            have = {row[0] for row in self._rows}
+            have = set(map(USER_ID, self._rows))
             with self._engine.connect() as conn:
-                found = _user_rows(conn, self._ranks)
-            rest = [r for r in found if r[0] not in have]
+                found = store.user_rows(conn, self._ranks)
+            rest = [r for r in found if USER_ID(r) not in have]
             _in_answer_order(rest, self._ranks, self._roles, one_role=len(self.counts_by_role) == 1)
             # A new list, so an iteration over the old head is not disturbed.
             self._rows = self._rows + rest
             self._complete = True
             return self
 
-    def _build(self, rows: list[_UserRow]) -> list[UserAccess]:
-        roles, reasons, explanations, ranks = self._roles, self._reasons, self._explanations, self._ranks
-        out = []
-        for uid, name, display, active in rows:
-            rank = ranks[uid]
-            out.append(
-                UserAccess(uid, name, display, bool(active), roles[rank], reasons[rank], explanations[rank])
-            )
-        return out
+    def _build(self, rows: list[UserRow]) -> list[UserAccess]:
+        return list(self._stream(rows))
 
 
-# (group_id, user_id, role, granted_on) of the live grants on a target and its folder.
-_LiveGrant = tuple[int | None, int | None, Role, str]
-
-
-def _live_grants(conn: Connection, folder_id: int, target: Target) -> list[_LiveGrant]:
-    rows = conn.execute(
-        text(
-            "SELECT gr.group_id, gr.user_id, gr.role, gr.item_path FROM grants gr"
-            " LEFT JOIN instance_groups ig ON ig.id = gr.group_id"
-            " LEFT JOIN users u ON u.id = gr.user_id"
-            " WHERE gr.folder_id = :f AND gr.item_path IN ('', :i)"
-            " AND ig.removed_at IS NULL AND u.removed_at IS NULL"
-        ),
-        {"f": folder_id, "i": target.item_path},
-    ).all()
-    folder = str(target.folder_target)
-    return [(r[0], r[1], Role.parse(r[2]), f"{target.workspace}/{r[3]}" if r[3] else folder) for r in rows]
-
-
-def _mark(conn: Connection) -> str:
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
-
-
-def _fetch(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Plain tuples from the driver's cursor; placeholders in sql must come from _mark(conn).
-
-    SQLAlchemy's rows cost about a microsecond each, and a who-can answer reads tens of
-    thousands of them.
-    """
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, tuple(params))
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
-
-
-def _ranked(
-    conn: Connection, grants: list[_LiveGrant], minimum: Role = Role.VIEWER
-) -> tuple[list[Reason], dict[int, int], dict[int, list[Collection[int]]]]:
-    """Every reason the grants give, best first; user id -> the index of the user's best one;
-    and for each index, the users it was offered to (best one or not, removed ones included).
-
-    Reasons are few (one per grant and nested path) while users are many, so each user
-    carries only the rank of its best reason. A reason below minimum cannot be any user's
-    best one among those at or above it, so it is dropped before its members are read.
-    """
-    grants = [g for g in grants if g[2] >= minimum]
-    direct_ids = sorted({g[1] for g in grants if g[1] is not None})
-    user_names: dict[int, str] = {}
-    if direct_ids:
-        listed = ", ".join(str(int(u)) for u in direct_ids)
-        user_names = dict(_fetch(conn, f"SELECT id, user_name FROM users WHERE id IN ({listed})"))
-    # (reason, True for a user / False for a group, id) for every route a grant opens.
-    offers: list[tuple[Reason, bool, int]] = []
-    children = nested_children(conn) if any(g[0] is not None for g in grants) else {}
-    expanded = [(g, role, on, expand_down([g], children)) for g, _user, role, on in grants if g is not None]
-    # One query for every name: each is a round trip on a server.
-    names = group_names(conn, {g for *_grant, paths in expanded for g in paths})
-    for _group, user_id, role, granted_on in grants:
-        if user_id is not None:
-            offers.append((Reason(role, granted_on, f"u/{user_names[user_id]}"), True, user_id))
-    for group_id, role, granted_on, paths in expanded:
-        for sub, path in paths.items():
-            chain = tuple(names[g] for g in path)
-            offers.append((Reason(role, granted_on, f"g/{names[group_id]}", chain), False, sub))
-    reasons = sorted({offer[0] for offer in offers}, key=Reason.sort_key)
-    rank_of = {reason: i for i, reason in enumerate(reasons)}
-    best_route: dict[tuple[bool, int], int] = {}
-    for reason, is_user, ident in offers:
-        rank = rank_of[reason]
-        if rank < best_route.get((is_user, ident), len(reasons)):
-            best_route[(is_user, ident)] = rank
-    members = _members_of(conn, [ident for is_user, ident in best_route if not is_user])
-    best: dict[int, int] = {}
-    offered: dict[int, list[Collection[int]]] = defaultdict(list)
-    # Worst route first: every better one overwrites, so each user ends with its best rank.
-    for (is_user, ident), rank in sorted(best_route.items(), key=lambda item: -item[1]):
-        if is_user:
-            best[ident] = rank
-            offered[rank].append((ident,))
-        else:
-            for part in members.get(ident, ()):
-                best.update(dict.fromkeys(part, rank))
-                offered[rank].append(part)
-    if best and not all(is_user for is_user, _ident in best_route):
-        # Direct grants to removed users are not live; removed members are dropped here.
-        for uid in _removed_among(conn, best.keys()):
-            best.pop(uid, None)
-    return reasons, best, offered
-
-
-def _members_of(conn: Connection, group_ids: list[int]) -> dict[int, list[list[int]]]:
-    """group id -> its direct members' ids, in one or more runs."""
-    out: dict[int, list[list[int]]] = defaultdict(list)
-    if conn.dialect.name == "sqlite" or len(group_ids) <= 8:
-        # A query per group reads one column per row, the cheapest for big groups; SQLite
-        # has no round trip to save.
-        query = f"SELECT user_id FROM user_memberships WHERE group_id = {_mark(conn)}"
-        for group_id in group_ids:
-            out[group_id].append(list(map(itemgetter(0), _fetch(conn, query, (group_id,)))))
-        return out
-    # On a server, many groups cost a round trip each: one query for all of them instead.
-    listed = ", ".join(str(int(g)) for g in sorted(group_ids))
-    rows = _fetch(conn, f"SELECT group_id, user_id FROM user_memberships WHERE group_id IN ({listed})")
-    # Rows of one group mostly come together (the primary key leads with group_id), so a
-    # run per group costs C loops rather than a Python step per membership.
-    for group_id, run in groupby(rows, key=itemgetter(0)):
-        out[group_id].append(list(map(itemgetter(1), run)))
-    return out
-
-
-def _removed_among(conn: Connection, ids: Collection[int]) -> list[int]:
-    if len(ids) > _IN_LIST_LIMIT:
-        return [r[0] for r in _fetch(conn, "SELECT id FROM users WHERE removed_at IS NOT NULL")]
-    out: list[int] = []
-    for listed in bulk.id_lists(ids):
-        out += [
-            r[0]
-            for r in _fetch(conn, f"SELECT id FROM users WHERE id IN ({listed}) AND removed_at IS NOT NULL")
-        ]
-    return out
-
-
-def effective_on(conn: Connection, grants: list[_LiveGrant]) -> dict[int, Reason]:
-    """user id -> the best reason among grants, nested groups expanded."""
-    reasons, best, _offered = _ranked(conn, grants)
-    return {uid: reasons[rank] for uid, rank in best.items()}
-
-
-def who_can(ctx: Context, target: str, *, minimum: Role = Role.VIEWER, prefetch: int = PREFETCH) -> WhoCan:
+def who_can(
+    ctx: Context, target: TargetRef, *, minimum: Role = Role.VIEWER, prefetch: int = PREFETCH
+) -> WhoCan:
     """Every user with at least minimum on target, highest role first, then by userName
     (then by user id, for the same userName in two sources).
 
     The answer is a lazy sequence (see WhoCan): its first prefetch rows are read here, the
     others on first use.
     """
-    where = Target.parse(target)
     with ctx.engine.connect() as conn:
-        folder_id = resolve_folder(conn, where.folder_target)
-        reasons, best, offered = _ranked(conn, _live_grants(conn, folder_id, where), minimum)
+        found = _effective(conn, grants_store.live_grants_on(conn, target), minimum)
         counts: Counter[Role] = Counter()
-        for rank, n in Counter(best.values()).items():
-            counts[reasons[rank].role] += n
+        for rank, n in Counter(found.best.values()).items():
+            counts[found.roles[rank]] += n
         counts_by_role = dict(sorted(counts.items(), reverse=True))
-        head = _head(conn, best, offered, [r.role for r in reasons], counts_by_role, prefetch)
-    return WhoCan(ctx.engine, reasons, best, head, counts_by_role)
+        head = _head(conn, found, counts_by_role, prefetch)
+    return WhoCan(ctx.engine, found, head, counts_by_role)
 
 
-def _head(
-    conn: Connection,
-    best: dict[int, int],
-    offered: dict[int, list[Collection[int]]],
-    roles: list[Role],
-    counts: dict[Role, int],
-    size: int,
-) -> list[_UserRow]:
+def _effective(
+    conn: Connection, grants: list[Grant], minimum: Role = Role.VIEWER, nesting: Nesting | None = None
+) -> Effective:
+    """The rule, on one target's live grants, reading the store through conn."""
+    if nesting is None:
+        nesting = _nesting(conn, grants)
+    return effective_access(grants, nesting, store.StoreReads(conn), minimum)
+
+
+def _nesting(conn: Connection, grants: list[Grant]) -> Nesting:
+    # Without a grant to a group, nesting cannot matter: its edges are not read.
+    return Nesting(directory_store.nested_children(conn) if any(g.group_id for g in grants) else {})
+
+
+def _head(conn: Connection, found: Effective, counts: dict[Role, int], size: int) -> list[UserRow]:
     """The first rows of the answer, at least size of them, reading as few users as possible.
 
     The result is every user of the highest roles, then the first users (by name) of one
     more role: exactly the start of the full answer.
     """
-    if len(best) <= _IN_LIST_LIMIT:
-        return _in_answer_order(_user_rows(conn, best), best, roles, one_role=len(counts) == 1)
-    head: list[_UserRow] = []
+    best, offered, roles = found.best, found.offered, found.roles
+    if len(best) <= store.IN_LIST_LIMIT:
+        return _in_answer_order(store.user_rows(conn, best), best, roles, one_role=len(counts) == 1)
+    head: list[UserRow] = []
     for role in counts:
         need = size - len(head)
         if need <= 0:
             break
         ranks = {i for i, r in enumerate(roles) if r is role}
-        if counts[role] > _IN_LIST_LIMIT:
-            head += _first_by_name(conn, best, ranks, need)
+        if counts[role] > store.IN_LIST_LIMIT:
+            head += store.first_users_by_name(conn, best, ranks, need)
             continue
         if sum(len(part) for rank in ranks for part in offered.get(rank, ())) < len(best):
             wanted = {
@@ -393,108 +268,80 @@ def _head(
             }
         else:
             wanted = {uid for uid, rank in best.items() if rank in ranks}
-        head += _in_answer_order(_user_rows(conn, wanted), best, roles, one_role=True)
+        head += _in_answer_order(store.user_rows(conn, wanted), best, roles, one_role=True)
     return head
 
 
-def _first_by_name(conn: Connection, best: dict[int, int], ranks: set[int], need: int) -> list[_UserRow]:
-    """The first need users (by userName, then id) whose best rank is in ranks.
-
-    Walks the users in name order, which the index on user_name gives without a sort, so a
-    role held by tens of thousands costs a few hundred rows rather than all of them.
-    """
-    # Python orders str by code point; so do SQLite's default collation and PostgreSQL's "C".
-    collate = "" if conn.dialect.name == "sqlite" else ' COLLATE "C"'
-    mark = _mark(conn)
-    sql = (
-        "SELECT id, user_name, display_name, active FROM users"
-        f" ORDER BY user_name{collate}, id LIMIT {mark} OFFSET {mark}"
-    )
-    found: list[_UserRow] = []
-    offset, chunk = 0, max(need * 4, 500)
-    while True:
-        rows = _fetch(conn, sql, (chunk, offset))
-        for row in rows:
-            rank = best.get(row[0])
-            if rank is not None and rank in ranks:
-                found.append(row)
-                if len(found) >= need:
-                    return found
-        if len(rows) < chunk:
-            return found
-        offset += chunk
-        # Growing chunks keep a sparse role from costing a query per few rows.
-        chunk *= 2
-
-
 def _in_answer_order(
-    rows: list[_UserRow], ranks: Mapping[int, int], roles: list[Role], *, one_role: bool
-) -> list[_UserRow]:
+    rows: list[UserRow], ranks: Mapping[int, int], roles: list[Role], *, one_role: bool
+) -> list[UserRow]:
     """Rows in id order, sorted: highest role first, then userName, then id (stable sorts)."""
-    rows.sort(key=itemgetter(1))
+    rows.sort(key=USER_NAME)
     if not one_role:
         order = [-int(role) for role in roles]
-        rows.sort(key=lambda row: order[ranks[row[0]]])
+        rows.sort(key=lambda row: order[ranks[USER_ID(row)]])
     return rows
 
 
-def _user_rows(conn: Connection, wanted: Collection[int]) -> list[_UserRow]:
-    """(id, userName, display name, active) of each user in wanted, by id."""
-    columns = "SELECT id, user_name, display_name, active FROM users"
-    if len(wanted) > _IN_LIST_LIMIT:
-        # Cheaper to scan every user once than to send tens of thousands of ids.
-        return [row for row in _fetch(conn, f"{columns} ORDER BY id") if row[0] in wanted]
-    out: list[_UserRow] = []
-    for listed in bulk.id_lists(wanted):
-        out += _fetch(conn, f"{columns} WHERE id IN ({listed}) ORDER BY id")
-    return out
+class _OneUser:
+    """domain.access.AccessReads for one user's own access: the names are read once, up front."""
+
+    def __init__(self, user: UserRef, groups: Collection[int], group_names: Mapping[int, str]) -> None:
+        self.user = user
+        self.groups = set(groups)
+        self.names = group_names
+        self.own_name = {user.id: user.user_name}
+
+    def group_names(self, ids: Collection[int]) -> Mapping[int, str]:
+        return self.names
+
+    def user_names(self, ids: Collection[int]) -> Mapping[int, str]:
+        return self.own_name
+
+    def members(self, group_ids: Collection[int]) -> Mapping[int, list[tuple[int]]]:
+        return {g: [(self.user.id,)] for g in group_ids if g in self.groups}
+
+    def removed_users(self, ids: Collection[int]) -> list[int]:
+        return []
 
 
-def access_of(ctx: Context, user: str) -> tuple[str, list[TargetAccess]]:
+def access_of(ctx: Context, user: UserRef) -> tuple[str, list[TargetAccess]]:
     """Every folder (and item with grants of its own) a user reaches, with role and why."""
     with ctx.engine.connect() as conn:
-        ref = resolve_user(conn, user)
-        direct = [
-            r[0]
-            for r in conn.execute(
-                text(
-                    "SELECT m.group_id FROM user_memberships m JOIN instance_groups g"
-                    " ON g.id = m.group_id WHERE m.user_id = :u AND g.removed_at IS NULL"
-                ),
-                {"u": ref.id},
-            )
-        ]
-        paths = expand_up(direct, nested_parents(conn))
-        names = group_names(conn, set(paths))
-        group_list = ", ".join(str(int(g)) for g in paths) or "NULL"
-        rows = conn.execute(
-            text(
-                "SELECT gr.group_id, gr.user_id, gr.role, f.workspace_id, f.name, gr.item_path"
-                " FROM grants gr JOIN folders f ON f.id = gr.folder_id"
-                " LEFT JOIN instance_groups ig ON ig.id = gr.group_id"
-                f" WHERE (gr.user_id = :u OR gr.group_id IN ({group_list}))"
-                " AND ig.removed_at IS NULL"
-            ),
-            {"u": ref.id},
-        ).all()
-    reasons: dict[str, list[Reason]] = defaultdict(list)
-    for group_id, user_id, role_text, workspace, folder, item in rows:
-        role = Role.parse(role_text)
-        on = f"{workspace}/{item}" if item else f"{workspace}/{folder}"
-        if user_id is not None:
-            reason = Reason(role, on, ref.principal)
+        direct = directory_store.live_groups_of_user(conn, user.id)
+        children = directory_store.nested_children(conn)
+        parents: dict[int, list[int]] = defaultdict(list)
+        for parent, kids in children.items():
+            for child in kids:
+                parents[child].append(parent)
+        above = set(expand_up(direct, parents))
+        names = directory_store.group_names(conn, above)
+        found = grants_store.live_grants_naming(conn, user.id, above)
+    # Only the user's groups and those above them lead to the user: a shortest route from a
+    # granted group passes through them alone, so the walks stay inside them. The children
+    # keep their order, so that the walks choose between equal routes as who_can's do.
+    nesting = Nesting({g: [c for c in children[g] if c in above] for g in above if g in children})
+    reads = _OneUser(user, direct, names)
+    on_folder: dict[str, list[Grant]] = defaultdict(list)
+    on_item: dict[str, list[Grant]] = defaultdict(list)
+    folder_of: dict[str, str] = {}
+    for g in found:
+        if g.item:
+            on_item[g.item].append(g.grant)
+            folder_of[g.item] = g.folder
         else:
-            chain = tuple(names[g] for g in paths[group_id])
-            reason = Reason(role, on, f"g/{names[group_id]}", chain)
-        reasons[on].append(reason)
-    # Items inherit from their folder: an item's answer includes the folder's reasons.
-    for on in list(reasons):
-        parts = on.split("/")
-        if len(parts) > 2 and parts[1] == "f":
-            reasons[on] = reasons[on] + reasons.get(f"{parts[0]}/{parts[2]}", [])
-    result = [TargetAccess(on, best_reason(rs).role, best_reason(rs)) for on, rs in reasons.items() if rs]
+            on_folder[g.folder].append(g.grant)
+    # Items inherit from their folder: an item's answer includes the folder's grants.
+    targets = dict(on_folder)
+    for item, grants in on_item.items():
+        targets[item] = grants + on_folder.get(folder_of[item], [])
+    result = []
+    for on, answer in effective_access_each(targets, nesting, reads).items():
+        reason = answer.reason_of(user.id)
+        if reason is not None:
+            result.append(TargetAccess(on, reason.role, reason))
     result.sort(key=lambda a: a.target)
-    return ref.user_name, result
+    return user.user_name, result
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,44 +373,33 @@ class Impact:
         return f"{head}, {', '.join(parts)}"
 
 
-def preview_change(ctx: Context, principal: str, target: str, new_role: Role | None) -> Impact:
+def preview_change(ctx: Context, principal: Principal, target: TargetRef, new_role: Role | None) -> Impact:
     """Effective access on target now, and as it would be with principal at new_role (None: revoked)."""
-    from groupwarden.domain.principals import PrincipalRef
-    from groupwarden.services.directory import resolve_group
-
-    where = Target.parse(target)
-    ref = PrincipalRef.parse(principal)
+    gid = principal.id if isinstance(principal, GroupRef) else None
+    uid = principal.id if isinstance(principal, UserRef) else None
+    on = str(target)
     with ctx.engine.connect() as conn:
-        folder_id = resolve_folder(conn, where.folder_target)
-        if ref.kind == "g":
-            group = resolve_group(conn, ref.name)
-            gid, uid, label = group.id, None, group.principal
-        else:
-            user = resolve_user(conn, ref.name)
-            gid, uid, label = None, user.id, user.principal
-        on = str(where)
-        grants = _live_grants(conn, folder_id, where)
-        before_role = next((g[2] for g in grants if g[0] == gid and g[1] == uid and g[3] == on), None)
-        changed = [g for g in grants if not (g[0] == gid and g[1] == uid and g[3] == on)]
+        grants = grants_store.live_grants_on(conn, target)
+        mine = [g for g in grants if g.group_id == gid and g.user_id == uid and g.granted_on == on]
+        before_role = mine[0].role if mine else None
+        changed = [g for g in grants if g not in mine]
         if new_role is not None:
-            changed.append((gid, uid, new_role, on))
-        old = effective_on(conn, grants)
-        new = effective_on(conn, changed)
-        moved = {
-            u
-            for u in old.keys() | new.keys()
-            if (old[u].role if u in old else None) != (new[u].role if u in new else None)
-        }
-        names = {r[0]: r[1] for r in _user_rows(conn, moved)}
+            changed.append(Grant(gid, uid, new_role, on))
+        nesting = _nesting(conn, grants + changed)
+        old, new = _effective(conn, grants, nesting=nesting), _effective(conn, changed, nesting=nesting)
+        old_roles, new_roles = old.roles, new.roles
+        was = {u: old_roles[rank] for u, rank in old.best.items()}
+        now = {u: new_roles[rank] for u, rank in new.best.items()}
+        moved = {u for u in was.keys() | now.keys() if was.get(u) != now.get(u)}
+        names = store.user_names(conn, moved)
     gained: list[tuple[str, Role | None, Role]] = []
     lost: list[tuple[str, Role, Role | None]] = []
     for u in moved:
-        a = old[u].role if u in old else None
-        b = new[u].role if u in new else None
+        a, b = was.get(u), now.get(u)
         if b is not None and (a is None or b > a):
             gained.append((names[u], a, b))
         elif a is not None:
             lost.append((names[u], a, b))
     gained.sort()
-    lost.sort(key=lambda t: t[0])
-    return Impact(label, on, before_role, new_role, gained, lost)
+    lost.sort(key=lambda change: change[0])  # by userName only, as before
+    return Impact(principal.principal, on, before_role, new_role, gained, lost)

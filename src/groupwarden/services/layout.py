@@ -8,14 +8,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection
 
 from groupwarden.domain.errors import BadInput, NotFound
 from groupwarden.domain.principals import Target, check_folder_name, check_workspace_id
+from groupwarden.domain.refs import TargetRef
+from groupwarden.domain.roles import Role
+from groupwarden.services import resolve
 from groupwarden.services.audit import hold_chain
 from groupwarden.services.context import Context
+from groupwarden.services.grants import apply_grant
+from groupwarden.store import layout as store
 from groupwarden.store.db import write_transaction
-from groupwarden.store.models import Folder, Workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,11 @@ class FolderRow:
     def target(self) -> str:
         return f"{self.workspace}/{self.name}"
 
+    @property
+    def ref(self) -> TargetRef:
+        """The folder as a typed target: what the services take."""
+        return TargetRef(self.id, Target(self.workspace, self.name))
+
 
 @dataclass(slots=True)
 class WorkspaceRow:
@@ -38,47 +47,28 @@ class WorkspaceRow:
     folders: list[FolderRow] = field(default_factory=list)
 
 
-def resolve_folder(conn: Connection, target: Target) -> int:
-    row = conn.execute(
-        select(Folder.id).where(Folder.workspace_id == target.workspace, Folder.name == target.folder)
-    ).scalar_one_or_none()
-    if row is not None:
-        return row
-    exists = conn.execute(select(Workspace.id).where(Workspace.id == target.workspace)).first()
-    if exists is None:
-        raise NotFound(f"no workspace {target.workspace!r}; add it with `groupwarden workspace add`")
-    raise NotFound(
-        f"no folder {target.folder!r} in workspace {target.workspace!r}; add it with `groupwarden folder add`"
-    )
-
-
 def _add_workspace(conn: Connection, workspace_id: str, name: str | None) -> bool:
     check_workspace_id(workspace_id)
-    row = conn.execute(select(Workspace).where(Workspace.id == workspace_id)).first()
-    if row is not None:
-        if name is not None and row.name != name:
-            conn.execute(
-                text("UPDATE workspaces SET name = :n WHERE id = :i"),
-                {"n": name, "i": workspace_id},
-            )
+    current = store.workspace_name(conn, workspace_id)
+    if current is not None:
+        if name is not None and current != name:
+            store.rename_workspace(conn, workspace_id, name)
         return False
-    conn.execute(insert(Workspace).values(id=workspace_id, name=name or workspace_id))
+    store.add_workspace(conn, workspace_id, name or workspace_id)
     return True
 
 
 def _add_folder(conn: Connection, workspace_id: str, folder: str, summary: str | None) -> bool:
     check_workspace_id(workspace_id)
     check_folder_name(folder)
-    if conn.execute(select(Workspace.id).where(Workspace.id == workspace_id)).first() is None:
+    if store.workspace_name(conn, workspace_id) is None:
         raise NotFound(f"no workspace {workspace_id!r}; add it first with `groupwarden workspace add`")
-    row = conn.execute(
-        select(Folder).where(Folder.workspace_id == workspace_id, Folder.name == folder)
-    ).first()
-    if row is not None:
-        if summary is not None and row.summary != summary:
-            conn.execute(text("UPDATE folders SET summary = :s WHERE id = :i"), {"s": summary, "i": row.id})
+    current = store.folder_state(conn, workspace_id, folder)
+    if current is not None:
+        if summary is not None and current.summary != summary:
+            store.set_folder_summary(conn, current.id, summary)
         return False
-    conn.execute(insert(Folder).values(workspace_id=workspace_id, name=folder, summary=summary or ""))
+    store.add_folder(conn, workspace_id, folder, summary or "")
     return True
 
 
@@ -101,16 +91,9 @@ def add_folder(ctx: Context, workspace_id: str, folder: str, summary: str | None
 
 def list_workspaces(ctx: Context) -> list[WorkspaceRow]:
     with ctx.engine.connect() as conn:
-        spaces = {
-            r.id: WorkspaceRow(r.id, r.name) for r in conn.execute(select(Workspace).order_by(Workspace.id))
-        }
-        counts: dict[int, int] = dict(
-            conn.execute(text("SELECT folder_id, COUNT(*) FROM grants GROUP BY folder_id")).all()
-        )
-        for r in conn.execute(select(Folder).order_by(Folder.workspace_id, Folder.name)):
-            spaces[r.workspace_id].folders.append(
-                FolderRow(r.id, r.workspace_id, r.name, r.summary, counts.get(r.id, 0))
-            )
+        spaces = {w.id: WorkspaceRow(w.id, w.name) for w in store.workspaces(conn)}
+        for f in store.folders(conn):
+            spaces[f.workspace].folders.append(FolderRow(f.id, f.workspace, f.name, f.summary, f.grants))
     return list(spaces.values())
 
 
@@ -199,8 +182,6 @@ def import_layout(ctx: Context, path: Path) -> LayoutResult:
 
     All or nothing: one bad entry (an unknown group, a bad role) and nothing is written.
     """
-    from groupwarden.services.grants import apply_grant
-
     data = read_layout(path)
     entries = _layout_entries(data, f"layout file {path}")
     ctx.require_writable("importing a layout")
@@ -212,8 +193,10 @@ def import_layout(ctx: Context, path: Path) -> LayoutResult:
             result.workspaces_added += _add_workspace(conn, space_id, space_name)
             for folder, summary, grants in folders:
                 result.folders_added += _add_folder(conn, space_id, folder, summary)
+                where = resolve.target_in(conn, Target(space_id, folder))
                 for principal, role in grants:
-                    change = apply_grant(ctx, conn, principal, f"{space_id}/{folder}", role)
+                    new = Role.parse(role)
+                    change = apply_grant(ctx, conn, resolve.principal_in(conn, principal), where, new)
                     if change.changed:
                         result.grants_changed += 1
                     else:

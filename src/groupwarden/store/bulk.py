@@ -139,3 +139,22 @@ def delete_keys(
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     where = " AND ".join(f"{column} = {mark}" for column in columns)
     conn.exec_driver_sql(f"DELETE FROM {table} WHERE {where}", list(keys))
+
+
+def mark(conn: Connection) -> str:
+    """The driver's placeholder, for SQL run through fetch_rows()."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def fetch_rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Plain tuples from the driver's cursor; placeholders in sql must come from mark(conn).
+
+    SQLAlchemy's rows cost about a microsecond each: the reads that bring thousands of
+    rows on every screen (who-can, a user's access) go through here.
+    """
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()

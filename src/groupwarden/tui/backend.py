@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from groupwarden.config import Settings, SourceConfig
 from groupwarden.domain.directory import Progress
-from groupwarden.domain.errors import Ambiguous
+from groupwarden.domain.refs import Principal, TargetRef
 from groupwarden.domain.roles import Role
-from groupwarden.services import access, audit, directory, export, grants, layout
+from groupwarden.services import access, audit, directory, export, grants, layout, resolve
 from groupwarden.services.access import Impact, TargetAccess, UserAccess
 from groupwarden.services.admins import AdminRow, admins_everywhere
 from groupwarden.services.audit import ChangeEvent, RunEvent
@@ -36,35 +35,20 @@ __all__ = [
     "GroupRow",
     "Impact",
     "MemberRow",
+    "Principal",
     "RunEvent",
     "SyncDiff",
     "SyncReport",
     "TargetAccess",
+    "TargetRef",
     "UserAccess",
     "WorkspaceRow",
 ]
-
-T = TypeVar("T")
 
 
 def group_key(group: GroupRow) -> tuple[str, str]:
     """A group's identity: (source, upstream id), never its display name."""
     return (group.source, group.upstream_id)
-
-
-def _by_group(call: Callable[[str], T], group: GroupRow) -> T:
-    """Call a service with the group's name, or with its upstream id when the name is shared."""
-    try:
-        return call(group.name)
-    except Ambiguous:
-        return call(group.upstream_id)
-
-
-def _revoked_principal(grant: GrantRow) -> str:
-    """An orphaned group grant named by upstream id, so a live group of the same name is not hit."""
-    if grant.orphaned and grant.principal.startswith("g/") and grant.upstream_id:
-        return f"g/{grant.upstream_id}"
-    return grant.principal
 
 
 # Reads
@@ -79,11 +63,11 @@ def count_groups(ctx: Context) -> int:
 
 
 def members_of(ctx: Context, group: GroupRow, limit: int | None = None) -> list[MemberRow]:
-    return _by_group(lambda name: directory.list_members(ctx, name, limit=limit)[1], group)
+    return directory.list_members(ctx, group.ref, limit=limit)
 
 
 def grants_of(ctx: Context, group: GroupRow) -> list[GrantRow]:
-    return _by_group(lambda name: grants.group_grants(ctx, name), group)
+    return grants.group_grants(ctx, group.ref)
 
 
 def workspaces_and_folders(ctx: Context) -> list[WorkspaceRow | FolderRow]:
@@ -94,29 +78,36 @@ def workspaces_and_folders(ctx: Context) -> list[WorkspaceRow | FolderRow]:
     return rows
 
 
-def folder_grants(ctx: Context, target: str) -> list[GrantRow]:
+def folder_grants(ctx: Context, target: TargetRef) -> list[GrantRow]:
     return grants.folder_grants(ctx, target)
 
 
-def who_can(ctx: Context, target: str) -> list[UserAccess]:
+def who_can(ctx: Context, target: TargetRef) -> list[UserAccess]:
     # WhoCan reads rows past its prefetch when indexed: read them all here, in the worker.
     return list(access.who_can(ctx, target).load_all())
 
 
 def access_of(ctx: Context, user: str) -> list[TargetAccess]:
-    return access.access_of(ctx, user)[1]
+    """What a userName typed in the lookup reaches: resolved once, here."""
+    return access.access_of(ctx, resolve.user(ctx, user))[1]
 
 
 def search_principals(ctx: Context, query: str, limit: int) -> list[PrincipalMatch]:
     return directory.search_principals(ctx, query, limit)
 
 
-def preview_change(ctx: Context, principal: str, target: str, role: Role | None) -> Impact:
+def resolve_change(ctx: Context, principal: str, target: str) -> tuple[Principal, TargetRef]:
+    """The principal and target typed in the grant dialog, resolved once; the preview and
+    the change that follows both use these refs."""
+    return resolve.principal(ctx, principal), resolve.target(ctx, target)
+
+
+def preview_change(ctx: Context, principal: Principal, target: TargetRef, role: Role | None) -> Impact:
     return access.preview_change(ctx, principal, target, role)
 
 
 def preview_revoke(ctx: Context, grant: GrantRow) -> Impact:
-    return access.preview_change(ctx, _revoked_principal(grant), grant.target, None)
+    return access.preview_change(ctx, grant.principal_ref, grant.target_ref, None)
 
 
 def sync_runs(ctx: Context) -> list[RunEvent]:
@@ -139,7 +130,13 @@ def admins(ctx: Context) -> list[AdminRow]:
 
 
 def grant(
-    ctx: Context, principal: str, target: str, role: Role, *, expected: Role | None, confirm_last_admin: bool
+    ctx: Context,
+    principal: Principal,
+    target: TargetRef,
+    role: Role,
+    *,
+    expected: Role | None,
+    confirm_last_admin: bool,
 ) -> Change:
     return grants.grant(
         ctx, principal, target, role, expected=expected, confirm_last_admin=confirm_last_admin
@@ -150,8 +147,8 @@ def revoke(ctx: Context, grant: GrantRow, *, confirm_last_admin: bool) -> Change
     """Revoke the grant as it was seen: refused if its role changed since."""
     return grants.revoke(
         ctx,
-        _revoked_principal(grant),
-        grant.target,
+        grant.principal_ref,
+        grant.target_ref,
         expected=grant.role,
         confirm_last_admin=confirm_last_admin,
     )

@@ -16,7 +16,7 @@ from groupwarden.domain.errors import GroupwardenError
 from groupwarden.domain.roles import Role
 from groupwarden.domain.text import printable
 from groupwarden.tui import backend
-from groupwarden.tui.backend import Change, Context, Impact
+from groupwarden.tui.backend import Change, Context, Impact, Principal, TargetRef
 from groupwarden.tui.busy import Busy
 from groupwarden.tui.messages import ChangeApplied, ChangeRefused, apply_change
 from groupwarden.tui.text import plain
@@ -74,6 +74,8 @@ class GrantDialog(ModalScreen[Change | None]):
         self.folders = folders
         self.impact: Impact | None = None
         self.impact_for: tuple[str, str, Role] | None = None
+        # The principal and target the preview resolved; apply changes exactly those.
+        self.impact_refs: tuple[Principal, TargetRef] | None = None
         self.confirm_last_admin = False
         # A change was sent and its answer has not come back yet.
         self.applying = False
@@ -224,21 +226,25 @@ class GrantDialog(ModalScreen[Change | None]):
     @work(thread=True, exclusive=True, group="impact")
     def compute_impact(self, principal: str, target: str, role: Role) -> None:
         worker = get_current_worker()
+        refs: tuple[Principal, TargetRef] | None = None
         try:
-            impact: Impact | str = backend.preview_change(self.ctx, principal, target, role)
+            refs = backend.resolve_change(self.ctx, principal, target)
+            impact: Impact | str = backend.preview_change(self.ctx, *refs, role)
         except GroupwardenError as exc:
             impact = str(exc)
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._show_impact, (principal, target, role), impact)
+            self.app.call_from_thread(self._show_impact, (principal, target, role), impact, refs)
 
-    def _show_impact(self, asked: tuple[str, str, Role], impact: Impact | str) -> None:
+    def _show_impact(
+        self, asked: tuple[str, str, Role], impact: Impact | str, refs: tuple[Principal, TargetRef] | None
+    ) -> None:
         if asked != self.fields():
             return
         panel = self.query_one("#impact", Static)
-        if isinstance(impact, str):
-            panel.update(plain(impact))
+        if isinstance(impact, str) or refs is None:
+            panel.update(plain(str(impact)))
             return
-        self.impact, self.impact_for = impact, asked
+        self.impact, self.impact_for, self.impact_refs = impact, asked, refs
         panel.update(impact_text(impact))
 
     def action_cancel(self) -> None:
@@ -264,15 +270,15 @@ class GrantDialog(ModalScreen[Change | None]):
             error.update(plain("wait for the impact preview (or fix what it reports), then apply"))
             return
         principal, target, role = asked
+        assert self.impact_refs is not None  # set together with self.impact
+        who, where = self.impact_refs
         ctx, expected, confirm = self.ctx, self.impact.before, self.confirm_last_admin
         self.applying = True
         error.update("")
         self.query_one(Busy).start(f"applying: {principal} {role} on {target}…")
         apply_change(
             self,
-            lambda: backend.grant(
-                ctx, principal, target, role, expected=expected, confirm_last_admin=confirm
-            ),
+            lambda: backend.grant(ctx, who, where, role, expected=expected, confirm_last_admin=confirm),
         )
 
     @on(ChangeApplied)

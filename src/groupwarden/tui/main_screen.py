@@ -215,7 +215,7 @@ class MainScreen(Screen[None]):
             self.members.show_group(row)
             self.acl.show_group(row)
         elif isinstance(row, FolderRow):
-            self.acl.show_folder(row.target)
+            self.acl.show_folder(row.ref)
 
     @on(ListPane.Opened)
     def _opened(self, event: ListPane.Opened) -> None:
@@ -298,10 +298,10 @@ class MainScreen(Screen[None]):
             if isinstance(row, GrantRow):
                 return row.principal, row.target, row.role
             if isinstance(row, UserAccess):
-                return f"u/{row.user_name}", self.acl.target, None
+                return f"u/{row.user_name}", self.acl.target_text, None
             if self.acl.group is not None:
                 return f"g/{self.acl.group.name}", None, None
-            return None, self.acl.target, None
+            return None, self.acl.target_text, None
         return (f"g/{group.name}" if isinstance(group, GroupRow) else None), None, None
 
     def action_grant(self) -> None:

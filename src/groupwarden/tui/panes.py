@@ -10,7 +10,16 @@ from typing import Any
 from rich.text import Text
 
 from groupwarden.tui import backend
-from groupwarden.tui.backend import Context, FolderRow, GrantRow, GroupRow, MemberRow, WorkspaceRow, group_key
+from groupwarden.tui.backend import (
+    Context,
+    FolderRow,
+    GrantRow,
+    GroupRow,
+    MemberRow,
+    TargetRef,
+    WorkspaceRow,
+    group_key,
+)
 from groupwarden.tui.listpane import Column, ListPane
 from groupwarden.tui.text import ago, plain, stamp
 
@@ -163,11 +172,15 @@ class AclPane(ListPane):
             id="acl",
         )
         self.ctx = ctx
-        self.target: str | None = None
+        self.target: TargetRef | None = None
         self.group: GroupRow | None = None
         self.effective = False
 
-    def show_folder(self, target: str) -> None:
+    @property
+    def target_text(self) -> str | None:
+        return None if self.target is None else str(self.target)
+
+    def show_folder(self, target: TargetRef) -> None:
         if self.target == target and self.group is None:
             return
         self.target, self.group = target, None
@@ -202,7 +215,7 @@ class AclPane(ListPane):
         elif self.target is not None:
             target = self.target
             if self.effective:
-                self.border_title = Text.assemble("4 Who reaches ", plain(target), " (e: grants)")
+                self.border_title = Text.assemble("4 Who reaches ", plain(str(target)), " (e: grants)")
                 self.load(
                     partial(backend.who_can, ctx, target),
                     columns=EFFECTIVE,
@@ -210,7 +223,7 @@ class AclPane(ListPane):
                     keep_cursor=keep_cursor,
                 )
             else:
-                self.border_title = Text.assemble("4 ACL of ", plain(target), " (e: effective users)")
+                self.border_title = Text.assemble("4 ACL of ", plain(str(target)), " (e: effective users)")
                 self.load(
                     partial(backend.folder_grants, ctx, target),
                     columns=FOLDER_GRANTS,

@@ -10,7 +10,7 @@ from typing import Any
 from groupwarden.domain.errors import NotFound
 from groupwarden.domain.windmill import normalise_group_name
 from groupwarden.services.context import Context
-from groupwarden.services.directory import effective_members
+from groupwarden.services.directory import effective_member_ids
 from groupwarden.services.windmill.links import DEFAULT_NAME, acl_target
 from groupwarden.services.windmill.matching import match_groups
 from groupwarden.store import windmill as store
@@ -110,7 +110,7 @@ def drift(ctx: Context, name: str = DEFAULT_NAME) -> DriftReport:
         expected: dict[str, list[IdpUserRow]] = {}
         for match in matches.values():
             if match.idp is not None:
-                expected[match.windmill] = store.idp_users(conn, effective_members(conn, match.idp.id))
+                expected[match.windmill] = store.idp_users(conn, effective_member_ids(conn, match.idp.id))
         granted = store.granted_group_ids(conn)
     report = DriftReport(name)
 

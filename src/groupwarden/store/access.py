@@ -1,0 +1,130 @@
+"""The reads behind effective access: users and memberships, by the ten thousand.
+
+who-can reads tens of thousands of rows, and SQLAlchemy's rows cost about a microsecond
+each, so these go through the driver's cursor (bulk.fetch_rows) and come back as plain
+tuples of a known shape (UserRow).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Container, Mapping
+from itertools import groupby
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Connection
+
+from groupwarden.store import bulk
+from groupwarden.store.directory import group_names
+
+# Above this many ids, one scan of the users table beats sending the ids in IN lists.
+IN_LIST_LIMIT = 2000
+
+# (id, userName, display name, active as the driver returns it): a users row as it comes.
+# A plain tuple, not a NamedTuple: building one costs a Python call per row.
+UserRow = tuple[int, str, str | None, Any]
+USER_ID = itemgetter(0)
+USER_NAME = itemgetter(1)
+
+_USER_COLUMNS = "SELECT id, user_name, display_name, active FROM users"
+
+
+def user_rows(conn: Connection, wanted: Collection[int]) -> list[UserRow]:
+    """The UserRow of each user in wanted, by id."""
+    if len(wanted) > IN_LIST_LIMIT:
+        # Cheaper to scan every user once than to send tens of thousands of ids.
+        return [row for row in bulk.fetch_rows(conn, f"{_USER_COLUMNS} ORDER BY id") if row[0] in wanted]
+    out: list[UserRow] = []
+    for listed in bulk.id_lists(wanted):
+        out += bulk.fetch_rows(conn, f"{_USER_COLUMNS} WHERE id IN ({listed}) ORDER BY id")
+    return out
+
+
+def first_users_by_name(
+    conn: Connection, ranks: Mapping[int, int], keep: Container[int], need: int
+) -> list[UserRow]:
+    """The first need users (by userName, then id) whose rank in ranks is one of keep.
+
+    Walks the users in name order, which the index on user_name gives without a sort, so a
+    role held by tens of thousands costs a few hundred rows rather than all of them.
+    """
+    # Python orders str by code point; so do SQLite's default collation and PostgreSQL's "C".
+    collate = "" if conn.dialect.name == "sqlite" else ' COLLATE "C"'
+    mark = bulk.mark(conn)
+    sql = f"{_USER_COLUMNS} ORDER BY user_name{collate}, id LIMIT {mark} OFFSET {mark}"
+    found: list[UserRow] = []
+    offset, chunk = 0, max(need * 4, 500)
+    while True:
+        rows = bulk.fetch_rows(conn, sql, (chunk, offset))
+        for row in rows:
+            rank = ranks.get(row[0])
+            if rank is not None and rank in keep:
+                found.append(row)
+                if len(found) >= need:
+                    return found
+        if len(rows) < chunk:
+            return found
+        offset += chunk
+        # Growing chunks keep a sparse role from costing a query per few rows.
+        chunk *= 2
+
+
+def user_names(conn: Connection, ids: Collection[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for listed in bulk.id_lists(ids):
+        out.update(bulk.fetch_rows(conn, f"SELECT id, user_name FROM users WHERE id IN ({listed})"))
+    return out
+
+
+def members_of(conn: Connection, group_ids: Collection[int]) -> dict[int, list[list[int]]]:
+    """group id -> its direct members' ids, in one or more runs."""
+    out: dict[int, list[list[int]]] = defaultdict(list)
+    if len(group_ids) <= 8 or (conn.dialect.name == "sqlite" and len(group_ids) <= 1000):
+        # A query per group reads one column per row, the cheapest for big groups; SQLite
+        # has no round trip to save, until there are thousands of groups (a deep chain).
+        query = f"SELECT user_id FROM user_memberships WHERE group_id = {bulk.mark(conn)}"
+        for group_id in group_ids:
+            out[group_id].append(list(map(USER_ID, bulk.fetch_rows(conn, query, (group_id,)))))
+        return out
+    # On a server, many groups cost a round trip each: one query per chunk of them instead.
+    for listed in bulk.id_lists(group_ids):
+        rows = bulk.fetch_rows(
+            conn, f"SELECT group_id, user_id FROM user_memberships WHERE group_id IN ({listed})"
+        )
+        # Rows of one group mostly come together (the primary key leads with group_id), so a
+        # run per group costs C loops rather than a Python step per membership.
+        for group_id, run in groupby(rows, key=itemgetter(0)):
+            out[group_id].append(list(map(itemgetter(1), run)))
+    return out
+
+
+def removed_among(conn: Connection, ids: Collection[int]) -> list[int]:
+    if len(ids) > IN_LIST_LIMIT:
+        return [r[0] for r in bulk.fetch_rows(conn, "SELECT id FROM users WHERE removed_at IS NOT NULL")]
+    out: list[int] = []
+    for listed in bulk.id_lists(ids):
+        out += map(
+            USER_ID,
+            bulk.fetch_rows(conn, f"SELECT id FROM users WHERE id IN ({listed}) AND removed_at IS NOT NULL"),
+        )
+    return out
+
+
+class StoreReads:
+    """domain.access.AccessReads on a connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def group_names(self, ids: Collection[int]) -> Mapping[int, str]:
+        return group_names(self.conn, ids)
+
+    def user_names(self, ids: Collection[int]) -> Mapping[int, str]:
+        return user_names(self.conn, ids) if ids else {}
+
+    def members(self, group_ids: Collection[int]) -> Mapping[int, list[list[int]]]:
+        return members_of(self.conn, group_ids)
+
+    def removed_users(self, ids: Collection[int]) -> list[int]:
+        return removed_among(self.conn, ids)

@@ -67,3 +67,27 @@ class TargetRef:
     def folder_text(self) -> str:
         """The folder the target is, or inherits from, as WORKSPACE/FOLDER."""
         return str(self.target.folder_target)
+
+
+@dataclass(frozen=True, slots=True)
+class WindmillPrincipal:
+    """A principal as a linked workspace's Windmill instance knows it.
+
+    owner is what Windmill's ACLs hold: `g/<Windmill group name>` (an instance group or a
+    group of the workspace) or `u/<the workspace's username>`. idp is the identity-provider
+    group or user it is matched to, when there is one: it supplies names and the nesting
+    behind an explanation, never the access itself.
+    """
+
+    instance: str
+    workspace: str
+    owner: str
+    idp: GroupRef | UserRef | None = None
+
+    @property
+    def principal(self) -> str:
+        return self.owner
+
+    @property
+    def is_group(self) -> bool:
+        return self.owner.startswith("g/")

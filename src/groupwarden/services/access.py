@@ -19,12 +19,14 @@ from groupwarden.domain.access import (
     effective_access_each,
     expand_up,
 )
-from groupwarden.domain.refs import GroupRef, Principal, TargetRef, UserRef
+from groupwarden.domain.errors import BadInput
+from groupwarden.domain.refs import GroupRef, Principal, TargetRef, UserRef, WindmillPrincipal
 from groupwarden.domain.roles import Role
 from groupwarden.services.context import Context
 from groupwarden.store import access as store
 from groupwarden.store import directory as directory_store
 from groupwarden.store import grants as grants_store
+from groupwarden.store import windmill as windmill_store
 from groupwarden.store.access import USER_ID, USER_NAME, UserRow
 
 # Rows who_can() reads before it returns: a screen's first page. The rest load on demand.
@@ -38,7 +40,18 @@ class UserAccess:
     of these, and a frozen dataclass costs three times as much to build.
     """
 
-    __slots__ = ("active", "display_name", "explanation", "reason", "role", "user_id", "user_name")
+    __slots__ = (
+        "active",
+        "display_name",
+        "explanation",
+        "name_source",
+        "note",
+        "reason",
+        "role",
+        "user_id",
+        "user_name",
+        "windmill_user",
+    )
 
     user_id: int
     user_name: str
@@ -47,6 +60,14 @@ class UserAccess:
     role: Role
     reason: Reason
     explanation: str
+    #: On a linked workspace: where the two memberships of a granted group disagree about
+    #: this user ("in Windmill, not in the IdP (g/x)"); None on local workspaces.
+    note: str | None
+    #: "idp" when user_name is the IdP userName, "windmill" when it is the Windmill username
+    #: (a Windmill user with no IdP identity).
+    name_source: str
+    #: The user's Windmill username on a linked workspace; None on local workspaces.
+    windmill_user: str | None
 
     def __init__(
         self,
@@ -57,6 +78,10 @@ class UserAccess:
         role: Role,
         reason: Reason,
         explanation: str | None = None,
+        *,
+        note: str | None = None,
+        name_source: str = "idp",
+        windmill_user: str | None = None,
     ) -> None:
         self.user_id = user_id
         self.user_name = user_name
@@ -66,9 +91,22 @@ class UserAccess:
         self.reason = reason
         # WhoCan passes the text it formatted once per reason; many users share a reason.
         self.explanation = reason.explain() if explanation is None else explanation
+        self.note = note
+        self.name_source = name_source
+        self.windmill_user = windmill_user
 
-    def _fields(self) -> tuple[int, str, str | None, bool, Role, Reason]:
-        return (self.user_id, self.user_name, self.display_name, self.active, self.role, self.reason)
+    def _fields(self) -> tuple[int, str, str | None, bool, Role, Reason, str | None, str, str | None]:
+        return (
+            self.user_id,
+            self.user_name,
+            self.display_name,
+            self.active,
+            self.role,
+            self.reason,
+            self.note,
+            self.name_source,
+            self.windmill_user,
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, UserAccess):
@@ -82,7 +120,13 @@ class UserAccess:
         return (
             f"UserAccess(user_id={self.user_id!r}, user_name={self.user_name!r},"
             f" display_name={self.display_name!r}, active={self.active!r}, role={self.role!r},"
-            f" reason={self.reason!r})"
+            f" reason={self.reason!r}"
+            + (
+                ""
+                if self.windmill_user is None
+                else f", note={self.note!r}, windmill_user={self.windmill_user!r}"
+            )
+            + ")"
         )
 
 
@@ -214,9 +258,15 @@ def who_can(
     (then by user id, for the same userName in two sources).
 
     The answer is a lazy sequence (see WhoCan): its first prefetch rows are read here, the
-    others on first use.
+    others on first use. On a linked workspace the answer is Windmill's (services.windmill.access).
     """
     with ctx.engine.connect() as conn:
+        link = windmill_store.workspace_link(conn, target.target.workspace)
+        if link is not None:
+            # Imported here: services.windmill.access builds on this module's types.
+            from groupwarden.services.windmill import access as linked
+
+            return linked.who_can(conn, link, target, minimum)
         found = _effective(conn, grants_store.live_grants_on(conn, target), minimum)
         counts: Counter[Role] = Counter()
         for rank, n in Counter(found.best.values()).items():
@@ -306,8 +356,12 @@ class _OneUser:
 
 
 def access_of(ctx: Context, user: UserRef) -> tuple[str, list[TargetAccess]]:
-    """Every folder (and item with grants of its own) a user reaches, with role and why."""
+    """Every folder (and item with grants of its own) a user reaches, with role and why; on
+    linked workspaces, through the user's Windmill accounts (by email)."""
+    from groupwarden.services.windmill import access as linked
+
     with ctx.engine.connect() as conn:
+        on_windmill = linked.access_of(conn, user)
         direct = directory_store.live_groups_of_user(conn, user.id)
         children = directory_store.nested_children(conn)
         parents: dict[int, list[int]] = defaultdict(list)
@@ -340,6 +394,7 @@ def access_of(ctx: Context, user: UserRef) -> tuple[str, list[TargetAccess]]:
         reason = answer.reason_of(user.id)
         if reason is not None:
             result.append(TargetAccess(on, reason.role, reason))
+    result += on_windmill
     result.sort(key=lambda a: a.target)
     return user.user_name, result
 
@@ -373,8 +428,24 @@ class Impact:
         return f"{head}, {', '.join(parts)}"
 
 
-def preview_change(ctx: Context, principal: Principal, target: TargetRef, new_role: Role | None) -> Impact:
-    """Effective access on target now, and as it would be with principal at new_role (None: revoked)."""
+def preview_change(
+    ctx: Context, principal: Principal | WindmillPrincipal, target: TargetRef, new_role: Role | None
+) -> Impact:
+    """Effective access on target now, and as it would be with principal at new_role (None: revoked).
+
+    A WindmillPrincipal on a linked target is previewed on Windmill's state.
+    """
+    if isinstance(principal, WindmillPrincipal):
+        from groupwarden.services.windmill import access as linked
+
+        with ctx.engine.connect() as conn:
+            link = windmill_store.workspace_link(conn, target.target.workspace)
+            if link is None:
+                raise BadInput(
+                    f"workspace {target.target.workspace} is not linked to Windmill;"
+                    f" name {principal.owner} as the IdP names it"
+                )
+            return linked.preview_change(conn, link, principal, target, new_role)
     gid = principal.id if isinstance(principal, GroupRef) else None
     uid = principal.id if isinstance(principal, UserRef) else None
     on = str(target)

@@ -17,6 +17,7 @@ from groupwarden.domain.text import csv_cell, safe_json
 from groupwarden.services.context import Context
 from groupwarden.services.files import write_private
 from groupwarden.services.grants import all_grants
+from groupwarden.services.windmill import access as linked
 from groupwarden.store import export as store
 
 EXPORT_VERSION = 1
@@ -35,6 +36,7 @@ def export_data(ctx: Context) -> dict[str, Any]:
         spaces = store.workspaces(conn)
         folders = store.folders(conn)
         grants = all_grants(conn)
+        links, acl = linked.export_entries(conn)
 
     out_users = sorted(
         (
@@ -77,6 +79,14 @@ def export_data(ctx: Context) -> dict[str, Any]:
             items[(g.workspace, g.folder)].setdefault(g.item_path, []).append(entry)
         else:
             live[(g.workspace, g.folder)].append(entry)
+    # A linked workspace's folders carry Windmill's ACLs, principals as Windmill names them.
+    for key, rows in acl.items():
+        for r in rows:
+            entry = {"principal": r.principal, "role": r.role}
+            if r.path:
+                items[key].setdefault(r.path, []).append(entry)
+            else:
+                live[key].append(entry)
     by_space: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for f in folders:
         key = (f.workspace_id, f.name)
@@ -96,9 +106,16 @@ def export_data(ctx: Context) -> dict[str, Any]:
         "version": EXPORT_VERSION,
         "groups": out_groups,
         "users": out_users,
-        "workspaces": [{"id": w.id, "name": w.name, "folders": by_space.get(w.id, [])} for w in spaces],
+        "workspaces": [_workspace(w.id, w.name, by_space.get(w.id, []), links.get(w.id)) for w in spaces],
         "orphaned_grants": sorted(orphaned, key=lambda e: (e["target"], e["principal"])),
     }
+
+
+def _workspace(wid: str, name: str, folders: list[dict[str, Any]], linked_to: str | None) -> dict[str, Any]:
+    """A workspace of the export; a linked one says which Windmill instance (a local one is as before)."""
+    if linked_to is None:
+        return {"id": wid, "name": name, "folders": folders}
+    return {"id": wid, "name": name, "windmill": linked_to, "folders": folders}
 
 
 def save_export(path: Path, text: str) -> None:

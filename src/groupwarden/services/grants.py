@@ -14,12 +14,13 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from groupwarden.domain.errors import GroupwardenError, NeedsConfirmation, NotFound, StaleView
-from groupwarden.domain.refs import GroupRef, Principal, TargetRef
+from groupwarden.domain.refs import GroupRef, Principal, TargetRef, WindmillPrincipal
 from groupwarden.domain.roles import Role, role_label
 from groupwarden.services.audit import hold_chain, last_change_of, record_change
 from groupwarden.services.context import Context
 from groupwarden.store import directory as directory_store
 from groupwarden.store import grants as store
+from groupwarden.store import windmill as windmill_store
 from groupwarden.store.db import lock_row, write_transaction
 
 
@@ -63,9 +64,14 @@ class GrantRow:
     orphaned: bool
     version: int
     # The typed references a change of this grant takes: the TUI passes them on as they are.
-    principal_ref: Principal
+    # On a linked workspace the principal is Windmill's (an ACL entry as the last pull read it).
+    principal_ref: Principal | WindmillPrincipal
     target_ref: TargetRef
     upstream_id: str | None = None
+    #: The Windmill instance a linked workspace's entry comes from; None for a local grant.
+    linked: str | None = None
+    #: Windmill's ACL kind of a linked entry ('folder', 'script', 'flow', ...); '' for a local grant.
+    kind: str = ""
 
 
 def _row(g: store.GrantListing) -> GrantRow:
@@ -215,15 +221,32 @@ def revoke(
 
 
 def folder_grants(ctx: Context, target: TargetRef, *, include_items: bool = True) -> list[GrantRow]:
-    """Grants on a folder (and, by default, on the items inside it); for an item, its own and its folder's."""
+    """Grants on a folder (and, by default, on the items inside it); for an item, its own and its folder's.
+
+    On a linked workspace: Windmill's ACL entries as the last pull read them.
+    """
+    # Imported here: services.windmill.access builds on this module's GrantRow.
+    from groupwarden.services.windmill import access as linked
+
     with ctx.engine.connect() as conn:
+        link = windmill_store.workspace_link(conn, target.target.workspace)
+        if link is not None:
+            return linked.grants_on(conn, link, target, include_items)
         return [_row(g) for g in store.grants_on(conn, target, include_items=include_items)]
 
 
-def group_grants(ctx: Context, group: GroupRef) -> list[GrantRow]:
-    """Every grant naming a group, across all workspaces."""
+def group_grants(ctx: Context, group: GroupRef | WindmillPrincipal) -> list[GrantRow]:
+    """Every grant naming a group, across all workspaces: for an IdP group, its local grants and
+    the ACL entries of the Windmill instance groups matched to it; for a Windmill group, its entries."""
+    from groupwarden.services.windmill import access as linked
+
     with ctx.engine.connect() as conn:
-        return [_row(g) for g in store.grants_of_group(conn, group.id)]
+        local = (
+            []
+            if isinstance(group, WindmillPrincipal)
+            else [_row(g) for g in store.grants_of_group(conn, group.id)]
+        )
+        return local + linked.grants_naming(conn, group)
 
 
 def all_grants(conn: Connection) -> list[GrantRow]:

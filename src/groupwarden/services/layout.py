@@ -45,6 +45,9 @@ class WorkspaceRow:
     id: str
     name: str
     folders: list[FolderRow] = field(default_factory=list)
+    #: The Windmill instance the workspace is linked to ("NAME (stand-in)" for the demo's
+    #: stand-in); None for a local workspace.
+    linked: str | None = None
 
 
 def _add_workspace(conn: Connection, workspace_id: str, name: str | None) -> bool:
@@ -90,10 +93,16 @@ def add_folder(ctx: Context, workspace_id: str, folder: str, summary: str | None
 
 
 def list_workspaces(ctx: Context) -> list[WorkspaceRow]:
+    """Every workspace and its folders; a linked folder counts Windmill's ACL entries as its grants."""
+    from groupwarden.services.windmill import access as linked
+
     with ctx.engine.connect() as conn:
-        spaces = {w.id: WorkspaceRow(w.id, w.name) for w in store.workspaces(conn)}
+        links = linked.link_labels(conn)
+        acl = linked.acl_counts(conn) if links else {}
+        spaces = {w.id: WorkspaceRow(w.id, w.name, linked=links.get(w.id)) for w in store.workspaces(conn)}
         for f in store.folders(conn):
-            spaces[f.workspace].folders.append(FolderRow(f.id, f.workspace, f.name, f.summary, f.grants))
+            grants = acl.get((f.workspace, f.name), 0) if f.workspace in links else f.grants
+            spaces[f.workspace].folders.append(FolderRow(f.id, f.workspace, f.name, f.summary, grants))
     return list(spaces.values())
 
 

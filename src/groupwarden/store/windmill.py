@@ -612,3 +612,194 @@ def granted_group_ids(conn: Connection) -> set[int]:
     """The IdP groups that hold a grant in the store's own grants table."""
     rows = conn.execute(text("SELECT DISTINCT group_id FROM grants WHERE group_id IS NOT NULL")).all()
     return {int(r[0]) for r in rows}
+
+
+# --- reads for the linked read side (who-can, access, grants, export) -----------------------------
+
+
+class WorkspaceLinkRow(NamedTuple):
+    """A linked workspace's instance: its id, name, stand-in flag and when it was last pulled."""
+
+    workspace_id: str
+    instance_id: int
+    instance: str
+    standin: bool
+    last_pull_at: datetime | None
+
+
+def workspace_link(conn: Connection, workspace_id: str) -> WorkspaceLinkRow | None:
+    """The instance a workspace is linked to; None for a local (or unknown) workspace."""
+    row = conn.execute(
+        text(
+            "SELECT w.id, i.id, i.name, i.standin, i.last_pull_at FROM workspaces w"
+            " JOIN windmill_instances i ON i.id = w.windmill_instance_id WHERE w.id = :w"
+        ),
+        {"w": workspace_id},
+    ).first()
+    if row is None:
+        return None
+    return WorkspaceLinkRow(str(row[0]), int(row[1]), str(row[2]), bool(row[3]), _as_datetime(row[4]))
+
+
+def workspace_links(conn: Connection) -> dict[str, WorkspaceLinkRow]:
+    """Every linked workspace's instance, by workspace id."""
+    rows = conn.execute(
+        text(
+            "SELECT w.id, i.id, i.name, i.standin, i.last_pull_at FROM workspaces w"
+            " JOIN windmill_instances i ON i.id = w.windmill_instance_id"
+        )
+    ).all()
+    return {
+        str(r[0]): WorkspaceLinkRow(str(r[0]), int(r[1]), str(r[2]), bool(r[3]), _as_datetime(r[4]))
+        for r in rows
+    }
+
+
+def workspace_users(conn: Connection, workspace_id: str) -> list[UserRow]:
+    """A linked workspace's Windmill users, by username."""
+    return [
+        UserRow(str(r[0]), str(r[1]), str(r[2]), bool(r[3]), bool(r[4]), bool(r[5]))
+        for r in _raw_rows(
+            conn,
+            "SELECT workspace_id, username, email, is_admin, operator, disabled FROM windmill_users"
+            " WHERE workspace_id = {} ORDER BY username",
+            workspace_id,
+        )
+    ]
+
+
+def acl_in_folder(conn: Connection, workspace_id: str, folder: str) -> list[AclRow]:
+    """The ACL entries of a folder and of the items inside it."""
+    mark = bulk.mark(conn)
+    return [
+        AclRow._make(r)
+        for r in bulk.fetch_rows(
+            conn,
+            "SELECT workspace_id, folder, kind, path, principal, role FROM windmill_acl"
+            f" WHERE workspace_id = {mark} AND folder = {mark}",
+            (workspace_id, folder),
+        )
+    ]
+
+
+def acl_of_workspace(conn: Connection, workspace_id: str) -> list[AclRow]:
+    """Every ACL entry of a linked workspace, folders and items."""
+    return [
+        AclRow._make(r)
+        for r in _raw_rows(
+            conn,
+            "SELECT workspace_id, folder, kind, path, principal, role FROM windmill_acl"
+            " WHERE workspace_id = {}",
+            workspace_id,
+        )
+    ]
+
+
+def acl_naming(conn: Connection, principals: Collection[str]) -> list[AclRow]:
+    """Every ACL entry, in any linked workspace, that names one of principals (g/x or u/x)."""
+    return [
+        AclRow._make(tuple(r))
+        for r in bulk.select_in(
+            conn,
+            "SELECT workspace_id, folder, kind, path, principal, role FROM windmill_acl"
+            " WHERE principal IN :values",
+            principals,
+        )
+    ]
+
+
+def instance_groups_named(
+    conn: Connection, instance_id: int, names: Collection[str]
+) -> list[InstanceGroupRow]:
+    """The instance groups among names, with their emails."""
+    found: dict[int, tuple[str, str | None, str | None]] = {}
+    for r in bulk.select_in(
+        conn,
+        "SELECT id, name, summary, external_id FROM windmill_instance_groups"
+        " WHERE instance_id = :i AND name IN :values",
+        names,
+        {"i": instance_id},
+    ):
+        found[int(r[0])] = (str(r[1]), r[2], r[3])
+    emails: dict[int, list[str]] = defaultdict(list)
+    for gid, email in bulk.select_in(
+        conn, "SELECT group_id, email FROM windmill_instance_group_members WHERE group_id IN :values", found
+    ):
+        emails[int(gid)].append(str(email))
+    return sorted(
+        InstanceGroupRow(name, summary, external_id, tuple(sorted(emails.get(gid, ()))))
+        for gid, (name, summary, external_id) in found.items()
+    )
+
+
+def workspace_groups_named(
+    conn: Connection, workspace_id: str, names: Collection[str]
+) -> list[WorkspaceGroupRow]:
+    """The workspace's own groups among names, with their members' usernames."""
+    mark = bulk.mark(conn)
+    found: dict[int, tuple[str, str | None]] = {}
+    for r in bulk.fetch_rows(
+        conn,
+        f"SELECT id, name, summary FROM windmill_workspace_groups WHERE workspace_id = {mark}",
+        (workspace_id,),
+    ):
+        if str(r[1]) in names:
+            found[int(r[0])] = (str(r[1]), r[2])
+    members: dict[int, list[str]] = defaultdict(list)
+    for gid, username in bulk.select_in(
+        conn,
+        "SELECT group_id, username FROM windmill_workspace_group_members WHERE group_id IN :values",
+        found,
+    ):
+        members[int(gid)].append(str(username))
+    return sorted(
+        WorkspaceGroupRow(workspace_id, name, summary, tuple(sorted(members.get(gid, ()))))
+        for gid, (name, summary) in found.items()
+    )
+
+
+def group_names_of(conn: Connection, instance_id: int, workspace_id: str) -> set[str]:
+    """Every g/ name that means a group in the workspace: the instance's groups and its own."""
+    mark = bulk.mark(conn)
+    names = {
+        str(r[0])
+        for r in bulk.fetch_rows(
+            conn, f"SELECT name FROM windmill_instance_groups WHERE instance_id = {mark}", (instance_id,)
+        )
+    }
+    names.update(
+        str(r[0])
+        for r in bulk.fetch_rows(
+            conn, f"SELECT name FROM windmill_workspace_groups WHERE workspace_id = {mark}", (workspace_id,)
+        )
+    )
+    return names
+
+
+def acl_counts(conn: Connection) -> dict[tuple[str, str], int]:
+    """How many ACL entries each linked folder and its items hold, by (workspace, folder)."""
+    rows = conn.execute(
+        text("SELECT workspace_id, folder, COUNT(*) FROM windmill_acl GROUP BY workspace_id, folder")
+    ).all()
+    return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
+
+def folder_ids(conn: Connection, workspaces: Collection[str]) -> dict[tuple[str, str], int]:
+    """The store id of every folder of the workspaces, by (workspace, folder)."""
+    return {
+        (str(r[1]), str(r[2])): int(r[0])
+        for r in bulk.select_in(
+            conn, "SELECT id, workspace_id, name FROM folders WHERE workspace_id IN :values", workspaces
+        )
+    }
+
+
+def instance_groups_of(conn: Connection, instance_id: int) -> list[InstanceGroupRow]:
+    """Every instance group of an instance, with its emails."""
+    names = [
+        str(r[0])
+        for r in conn.execute(
+            text("SELECT name FROM windmill_instance_groups WHERE instance_id = :i"), {"i": instance_id}
+        )
+    ]
+    return instance_groups_named(conn, instance_id, names)

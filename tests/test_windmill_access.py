@@ -277,8 +277,8 @@ def test_export_carries_windmills_acls_and_the_link(linked: Context) -> None:
         },
         {"path": "f/reports/weekly", "grants": [{"principal": "g/money", "role": "writer"}]},
     ]
-    assert "lab/f/reports/daily,u/chloe,writer" in export_csv(linked).replace("grant,,,,,,,", "")
-    json.dumps(data)
+    assert "grant,,,,,,,lab/f/reports/daily,u/chloe,writer,false" in export_csv(linked).splitlines()
+    assert json.loads(json.dumps(data)) == data
 
 
 def test_workspace_list_says_which_instance_a_workspace_is_linked_to(linked: Context) -> None:
@@ -286,3 +286,13 @@ def test_workspace_list_says_which_instance_a_workspace_is_linked_to(linked: Con
     assert spaces["lab"].linked == "default" and spaces["prod"].linked is None
     # A linked folder counts Windmill's entries, its items' included.
     assert {f.name: f.grants for f in spaces["lab"].folders} == {"quiet": 1, "reports": 7}
+
+
+def test_access_of_and_who_can_agree_on_every_linked_target(linked: Context) -> None:
+    for user in ("alice", "bob", "chloé", "yuki"):
+        _, rows = access_of(linked, user)
+        for a in rows:
+            if a.target.startswith("prod/"):
+                continue
+            [mine] = [w for w in who_can(linked, a.target) if w.user_name == user]
+            assert (mine.role, mine.explanation) == (a.role, a.explanation), (user, a.target)

@@ -185,13 +185,17 @@ def _with_workspace_role(user: UserRow, reason: Reason | None, workspace: str) -
     return reason
 
 
-def _answers(model: _Model, grants_on: Mapping[str, Sequence[Grant]]) -> dict[str, dict[int, Reason]]:
-    """Each target's reason per user: the rule on the ACLs, then the workspace roles."""
+def _answers(
+    model: _Model, grants_on: Mapping[str, Sequence[Grant]], only: Collection[int] | None = None
+) -> dict[str, dict[int, Reason]]:
+    """Each target's reason per user (every user, or those of only): the rule on the ACLs, then
+    the workspace roles."""
     found: dict[str, Effective] = effective_access_each(grants_on, Nesting(model.children), model)
+    people = model.people if only is None else {uid: model.people[uid] for uid in only}
     out: dict[str, dict[int, Reason]] = {}
     for on, answer in found.items():
         reasons: dict[int, Reason] = {}
-        for uid, person in model.people.items():
+        for uid, person in people.items():
             reason = _with_workspace_role(person.user, answer.reason_of(uid), model.workspace)
             if reason is not None:
                 reasons[uid] = reason
@@ -297,6 +301,10 @@ def access_of(conn: Connection, user: UserRef) -> list[TargetAccess]:
             continue
         rows = store.acl_of_workspace(conn, workspace)
         model = _model(conn, link, {r.principal for r in rows})
+        uids = {model.uid_of[username] for username in mine}
+        # Only the user's own memberships: a route that reaches nobody else is dropped before
+        # it is ranked, as services.access.access_of does on a local workspace.
+        model.direct = {gid: [u for u in members if u in uids] for gid, members in model.direct.items()}
         on_folder: dict[str, list[AclRow]] = defaultdict(list)
         on_item: dict[str, list[AclRow]] = defaultdict(list)
         for r in rows:
@@ -308,7 +316,7 @@ def access_of(conn: Connection, user: UserRef) -> list[TargetAccess]:
             targets[f"{workspace}/{path}"] = _grants(
                 model, item_rows + on_folder.get(item_rows[0].folder, [])
             )
-        answers = _answers(model, targets)
+        answers = _answers(model, targets, uids)
         for username in sorted(mine):
             uid = model.uid_of[username]
             for on, reasons in answers.items():

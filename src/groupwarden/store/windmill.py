@@ -711,24 +711,23 @@ def acl_naming(conn: Connection, principals: Collection[str]) -> list[AclRow]:
 def instance_groups_named(
     conn: Connection, instance_id: int, names: Collection[str]
 ) -> list[InstanceGroupRow]:
-    """The instance groups among names, with their emails."""
-    found: dict[int, tuple[str, str | None, str | None]] = {}
+    """The instance groups among names, with their emails (one query per chunk of names)."""
+    found: dict[str, tuple[str | None, str | None]] = {}
+    emails: dict[str, list[str]] = defaultdict(list)
     for r in bulk.select_in(
         conn,
-        "SELECT id, name, summary, external_id FROM windmill_instance_groups"
-        " WHERE instance_id = :i AND name IN :values",
+        "SELECT g.name, g.summary, g.external_id, m.email FROM windmill_instance_groups g"
+        " LEFT JOIN windmill_instance_group_members m ON m.group_id = g.id"
+        " WHERE g.instance_id = :i AND g.name IN :values",
         names,
         {"i": instance_id},
     ):
-        found[int(r[0])] = (str(r[1]), r[2], r[3])
-    emails: dict[int, list[str]] = defaultdict(list)
-    for gid, email in bulk.select_in(
-        conn, "SELECT group_id, email FROM windmill_instance_group_members WHERE group_id IN :values", found
-    ):
-        emails[int(gid)].append(str(email))
+        found[str(r[0])] = (r[1], r[2])
+        if r[3] is not None:
+            emails[str(r[0])].append(str(r[3]))
     return sorted(
-        InstanceGroupRow(name, summary, external_id, tuple(sorted(emails.get(gid, ()))))
-        for gid, (name, summary, external_id) in found.items()
+        InstanceGroupRow(name, summary, external_id, tuple(sorted(emails.get(name, ()))))
+        for name, (summary, external_id) in found.items()
     )
 
 
@@ -736,26 +735,34 @@ def workspace_groups_named(
     conn: Connection, workspace_id: str, names: Collection[str]
 ) -> list[WorkspaceGroupRow]:
     """The workspace's own groups among names, with their members' usernames."""
-    mark = bulk.mark(conn)
-    found: dict[int, tuple[str, str | None]] = {}
-    for r in bulk.fetch_rows(
+    found: dict[str, str | None] = {}
+    members: dict[str, list[str]] = defaultdict(list)
+    for r in bulk.select_in(
         conn,
-        f"SELECT id, name, summary FROM windmill_workspace_groups WHERE workspace_id = {mark}",
-        (workspace_id,),
+        "SELECT g.name, g.summary, m.username FROM windmill_workspace_groups g"
+        " LEFT JOIN windmill_workspace_group_members m ON m.group_id = g.id"
+        " WHERE g.workspace_id = :w AND g.name IN :values",
+        names,
+        {"w": workspace_id},
     ):
-        if str(r[1]) in names:
-            found[int(r[0])] = (str(r[1]), r[2])
-    members: dict[int, list[str]] = defaultdict(list)
-    for gid, username in bulk.select_in(
-        conn,
-        "SELECT group_id, username FROM windmill_workspace_group_members WHERE group_id IN :values",
-        found,
-    ):
-        members[int(gid)].append(str(username))
+        found[str(r[0])] = r[1]
+        if r[2] is not None:
+            members[str(r[0])].append(str(r[2]))
     return sorted(
-        WorkspaceGroupRow(workspace_id, name, summary, tuple(sorted(members.get(gid, ()))))
-        for gid, (name, summary) in found.items()
+        WorkspaceGroupRow(workspace_id, name, summary, tuple(sorted(members.get(name, ()))))
+        for name, summary in found.items()
     )
+
+
+def idp_direct_members(conn: Connection, group_ids: Collection[int]) -> dict[int, list[int]]:
+    """IdP group id -> the ids of its direct user members (removed users too), one query per chunk."""
+    out: dict[int, list[int]] = defaultdict(list)
+    for listed in bulk.id_lists(group_ids):
+        for group_id, user_id in bulk.fetch_rows(
+            conn, f"SELECT group_id, user_id FROM user_memberships WHERE group_id IN ({listed})"
+        ):
+            out[int(group_id)].append(int(user_id))
+    return out
 
 
 def group_names_of(conn: Connection, instance_id: int, workspace_id: str) -> set[str]:

@@ -120,6 +120,11 @@ def _model(conn: Connection, link: WorkspaceLinkRow, principals: Iterable[str]) 
     local = {g.name: g for g in store.workspace_groups_named(conn, link.workspace_id, names)}
     matches = match_groups(instance.values(), store.idp_groups(conn)) if instance else {}
     nesting = directory_store.nested_children(conn) if any(m.idp for m in matches.values()) else {}
+    # Every matched group's IdP subtree, its names and direct members read once for all.
+    walks = {name: expand_down([m.idp.id], nesting) for name, m in matches.items() if m.idp is not None}
+    reached = {g for walk in walks.values() for g in walk}
+    idp_names = directory_store.group_names(conn, reached) if reached else {}
+    idp_members = store.idp_direct_members(conn, reached) if reached else {}
     for name in names:
         if name not in instance and name not in local:
             continue  # dangling: Windmill keeps the entry, it reaches nobody
@@ -130,37 +135,33 @@ def _model(conn: Connection, link: WorkspaceLinkRow, principals: Iterable[str]) 
                 members.update(uids_of_email.get(email.strip().lower(), ()))
         if name in local:
             members.update(model.uid_of[u] for u in local[name].members if u in model.uid_of)
-        match = matches.get(name)
-        idp_group = match.idp if match is not None else None
+        idp_group = matches[name].idp if name in walks else None
         if idp_group is None:
             root = model.roots[name] = model.new_group(name)
             model.direct[root] = sorted(members)
             continue
         model.idp_refs[name] = GroupRef(idp_group.id, idp_group.name, idp_group.upstream_id, idp_group.source)
-        walk = expand_down([idp_group.id], nesting)
-        idp_names = directory_store.group_names(conn, list(walk))
+        walk = walks[name]
         shown = idp_group.name if idp_group.name == name else f"{idp_group.name} (Windmill g/{name})"
         ids = {g: model.new_group(shown if g == idp_group.id else idp_names.get(g, str(g))) for g in walk}
         root = model.roots[name] = ids[idp_group.id]
         in_idp: set[int] = set()
         active_in_idp: set[int] = set()
-        for g, runs in access_store.members_of(conn, list(walk)).items():
-            placed: list[int] = []
-            for run in runs:
-                for idp_id in run:
-                    for uid in uids_of_idp.get(idp_id, ()):
-                        in_idp.add(uid)
-                        idp = model.people[uid].idp
-                        if idp is not None and idp.active:
-                            active_in_idp.add(uid)
-                        if uid in members:
-                            placed.append(uid)
-            model.direct[ids[g]] = sorted(set(placed))
         for g in walk:
+            placed: set[int] = set()
+            for idp_id in idp_members.get(g, ()):
+                for uid in uids_of_idp.get(idp_id, ()):
+                    in_idp.add(uid)
+                    idp = model.people[uid].idp
+                    if idp is not None and idp.active:
+                        active_in_idp.add(uid)
+                    if uid in members:
+                        placed.add(uid)
+            model.direct[ids[g]] = sorted(placed)
             model.children[ids[g]] = [ids[c] for c in nesting.get(g, ()) if c in ids]
         # What Windmill enforces decides: its members with no IdP route hang off the root.
         only_windmill = sorted(members - in_idp)
-        model.direct[root] = sorted(set(model.direct.get(root, [])) | set(only_windmill))
+        model.direct[root] = sorted(set(model.direct[root]) | set(only_windmill))
         for uid in only_windmill:
             model.people[uid].notes.append(f"{IN_WINDMILL_ONLY} (g/{name})")
         for uid in sorted(active_in_idp - members):

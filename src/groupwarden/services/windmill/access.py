@@ -129,10 +129,11 @@ def _model(conn: Connection, link: WorkspaceLinkRow, principals: Iterable[str]) 
         if name not in instance and name not in local:
             continue  # dangling: Windmill keeps the entry, it reaches nobody
         # Instance and workspace groups share the g/ namespace: Windmill counts both.
-        members: set[int] = set()
+        from_instance: set[int] = set()
         if name in instance:
             for email in instance[name].emails:
-                members.update(uids_of_email.get(email.strip().lower(), ()))
+                from_instance.update(uids_of_email.get(email.strip().lower(), ()))
+        members = set(from_instance)
         if name in local:
             members.update(model.uid_of[u] for u in local[name].members if u in model.uid_of)
         idp_group = matches[name].idp if name in walks else None
@@ -162,7 +163,8 @@ def _model(conn: Connection, link: WorkspaceLinkRow, principals: Iterable[str]) 
         # What Windmill enforces decides: its members with no IdP route hang off the root.
         only_windmill = sorted(members - in_idp)
         model.direct[root] = sorted(set(model.direct[root]) | set(only_windmill))
-        for uid in only_windmill:
+        # Drift is the instance group's: a workspace group of the same name is Windmill's alone.
+        for uid in sorted(from_instance - in_idp):
             model.people[uid].notes.append(f"{IN_WINDMILL_ONLY} (g/{name})")
         for uid in sorted(active_in_idp - members):
             model.people[uid].notes.append(f"{IN_IDP_ONLY} (g/{name})")

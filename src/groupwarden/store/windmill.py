@@ -810,3 +810,27 @@ def instance_groups_of(conn: Connection, instance_id: int) -> list[InstanceGroup
         )
     ]
     return instance_groups_named(conn, instance_id, names)
+
+
+def acl_principals(conn: Connection, workspace_id: str) -> set[str]:
+    """Every principal named in a linked workspace's ACLs."""
+    return {
+        str(r[0])
+        for r in _raw_rows(
+            conn, "SELECT DISTINCT principal FROM windmill_acl WHERE workspace_id = {}", workspace_id
+        )
+    }
+
+
+def acl_of_workspace_naming(conn: Connection, workspace_id: str, principals: Collection[str]) -> list[AclRow]:
+    """A linked workspace's ACL entries that name one of principals."""
+    return [
+        AclRow._make(tuple(r))
+        for r in bulk.select_in(
+            conn,
+            "SELECT workspace_id, folder, kind, path, principal, role FROM windmill_acl"
+            " WHERE workspace_id = :w AND principal IN :values",
+            principals,
+            {"w": workspace_id},
+        )
+    ]

@@ -33,6 +33,8 @@ from groupwarden.store.windmill import AclRow, IdpUserRow, UserRow, WorkspaceLin
 
 IN_WINDMILL_ONLY = "in Windmill, not in the IdP"
 IN_IDP_ONLY = "in the IdP, not in Windmill"
+# The pull stores role labels; a dict look-up is cheaper than Role.parse on every entry.
+_ROLES = {role.label: role for role in Role}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +97,7 @@ class _Model:
         """The rule's grant for an ACL entry; None for one that names no group or user here."""
         kind, _, name = row.principal.partition("/")
         on = f"{row.workspace_id}/{row.path or row.folder}"
-        role = Role.parse(row.role)
+        role = _ROLES.get(row.role) or Role.parse(row.role)
         if kind == "g" and name in self.roots:
             return Grant(self.roots[name], None, role, on)
         if kind == "u" and name in self.uid_of:
@@ -302,23 +304,34 @@ def access_of(conn: Connection, user: UserRef) -> list[TargetAccess]:
         mine = {u.username for u in users if (found := idp_of[u.email]) is not None and found.id == user.id}
         if not mine:
             continue
-        rows = store.acl_of_workspace(conn, workspace)
-        model = _model(conn, link, {r.principal for r in rows})
+        model = _model(conn, link, store.acl_principals(conn, workspace))
         uids = {model.uid_of[username] for username in mine}
-        # Only the user's own memberships: a route that reaches nobody else is dropped before
-        # it is ranked, as services.access.access_of does on a local workspace.
+        # Only the user's own memberships and the entries that lead to them: a route that
+        # reaches nobody else is dropped before it is ranked, as services.access.access_of
+        # does on a local workspace (the user's best route stays the same).
         model.direct = {gid: [u for u in members if u in uids] for gid, members in model.direct.items()}
-        on_folder: dict[str, list[AclRow]] = defaultdict(list)
-        on_item: dict[str, list[AclRow]] = defaultdict(list)
-        for r in rows:
-            (on_item[r.path] if r.path else on_folder[r.folder]).append(r)
-        targets: dict[str, list[Grant]] = {}
-        for folder in store.folders_of(conn, [workspace]):
-            targets[f"{workspace}/{folder.name}"] = _grants(model, on_folder.get(folder.name, []))
-        for path, item_rows in on_item.items():
-            targets[f"{workspace}/{path}"] = _grants(
-                model, item_rows + on_folder.get(item_rows[0].folder, [])
-            )
+        leading = {f"u/{name}" for name in mine} | {
+            f"g/{name}"
+            for name, root in model.roots.items()
+            if any(model.direct.get(g) for g in expand_down([root], model.children))
+        }
+        on_folder: dict[str, list[Grant]] = defaultdict(list)
+        on_item: dict[str, list[Grant]] = defaultdict(list)
+        folder_of: dict[str, str] = {}
+        for r in store.acl_of_workspace_naming(conn, workspace, leading):
+            if (found_grant := model.grant(r)) is not None:
+                if r.path:
+                    on_item[r.path].append(found_grant)
+                    folder_of[r.path] = r.folder
+                else:
+                    on_folder[r.folder].append(found_grant)
+        # Every folder the user reaches, and each item whose own entries reach them; a
+        # workspace admin reaches every folder.
+        admin = any(model.people[uid].user.is_admin for uid in uids)
+        folders = [f.name for f in store.folders_of(conn, [workspace])] if admin else list(on_folder)
+        targets = {f"{workspace}/{name}": on_folder.get(name, []) for name in folders}
+        for path, grants in on_item.items():
+            targets[f"{workspace}/{path}"] = grants + on_folder.get(folder_of[path], [])
         answers = _answers(model, targets, uids)
         for username in sorted(mine):
             uid = model.uid_of[username]

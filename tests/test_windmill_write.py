@@ -131,6 +131,17 @@ def test_names_windmill_cannot_hold_are_refused(ctx: Context, standin: WindmillS
     assert refused.value.candidates == ["u/alice2  (alice@corp.test)", "u/alice_w  (ALICE@corp.test)"]
 
 
+def test_a_deleted_group_left_in_an_acl_can_be_named_to_revoke_it(
+    ctx: Context, standin: WindmillStandIn
+) -> None:
+    standin.set_folder(WS, "fin", ["u/boss"], {"u/boss": True, "g/gone": True})
+    pull(ctx, WindmillLink("default", standin.url, token_env=TOKEN_VAR))
+    gone = who(ctx, "g/gone")
+    assert (gone.owner, gone.idp) == ("g/gone", None)
+    grants.revoke(ctx, gone, target(ctx), expected=Role.WRITER)
+    assert live_folder(standin) == (["u/boss"], {"u/boss": True})
+
+
 def test_a_local_workspace_resolves_as_before(ctx: Context, standin: WindmillStandIn) -> None:
     add_workspace(ctx, "lab")
     add_folder(ctx, "lab", "bench")

@@ -129,6 +129,9 @@ def _windmill_group(
             None if found is None or found.idp is None else _idp_group(found.idp),
         )
     idp = directory.find_groups(conn, name, include_removed=False)
+    if not idp and windmill_store.acl_names(conn, workspace, f"g/{name}"):
+        # A deleted group's grants stay in Windmill's ACLs: naming it is how they are revoked.
+        return WindmillPrincipal(instance, workspace, check_owner(f"g/{name}"))
     if not idp:
         raise NotFound(
             f"no group named {name!r} in workspace {workspace} of windmill {instance}"

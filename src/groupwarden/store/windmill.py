@@ -704,6 +704,17 @@ def idp_users_with_email(conn: Connection, email: str) -> list[IdpUserRow]:
             "SELECT id, user_name, emails, active FROM users WHERE removed_at IS NULL"
             " AND LOWER(emails) LIKE :p ORDER BY id"
         ),
-        {"p": "%" + email.lower().replace("\\", "").replace("%", "").replace("_", "%") + "%"},
+        # Wildcards in an email only widen the search; a backslash (LIKE's escape) matches any one
+        # character instead. The caller compares the emails exactly.
+        {"p": "%" + email.lower().replace("\\", "_") + "%"},
     ).all()
     return [IdpUserRow(int(r[0]), str(r[1]), str(r[2] or ""), bool(r[3])) for r in rows]
+
+
+def acl_names(conn: Connection, workspace: str, principal: str) -> bool:
+    """Whether any stored ACL entry of the workspace names principal (a deleted group's, say)."""
+    row = conn.execute(
+        text("SELECT 1 FROM windmill_acl WHERE workspace_id = :w AND principal = :p LIMIT 1"),
+        {"w": workspace, "p": principal},
+    ).first()
+    return row is not None

@@ -295,3 +295,22 @@ def test_access_of_and_who_can_agree_on_every_linked_target(linked: Context) -> 
                 continue
             [mine] = [w for w in who_can(linked, a.target) if w.user_name == user]
             assert (mine.role, mine.explanation) == (a.role, a.explanation), (user, a.target)
+
+
+def test_a_written_through_grant_shows_in_who_can_as_its_preview_said(
+    linked: Context, standin: WindmillStandIn
+) -> None:
+    quiet = resolve.target(linked, "lab/quiet")
+    # Named by the IdP group's name: the Windmill group it is matched to is what changes.
+    who = resolve.principal_on_target(linked, "g/finance", quiet)
+    assert isinstance(who, WindmillPrincipal) and who.owner == "g/money"
+    impact = access.preview_change(linked, who, quiet, Role.WRITER)
+    assert impact.gained == [("chloé", None, Role.VIEWER)]
+    before = {a.windmill_user: a.role for a in who_can(linked, "lab/quiet")}
+    grants.grant(linked, who, quiet, Role.WRITER, expected=None)
+    after = {a.windmill_user: a.role for a in who_can(linked, "lab/quiet")}
+    assert {u: r for u, r in after.items() if before.get(u) != r} == {"chloe": Role.VIEWER}
+    assert after == brute_force(standin, "lab", "", "quiet")
+    assert [(g.principal, g.role) for g in folder_grants(linked, "lab/quiet", include_items=False)] == [
+        ("g/money", Role.WRITER)
+    ]

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from groupwarden.config import Settings, SourceConfig
 from groupwarden.domain.directory import Progress
-from groupwarden.domain.errors import GroupwardenError
-from groupwarden.domain.refs import Principal, TargetRef, WindmillPrincipal
+from groupwarden.domain.refs import Principal, TargetRef
 from groupwarden.domain.roles import Role
 from groupwarden.services import access, audit, directory, export, grants, layout, resolve
 from groupwarden.services.access import Impact, TargetAccess, UserAccess
@@ -146,9 +145,6 @@ def grant(
 
 def revoke(ctx: Context, grant: GrantRow, *, confirm_last_admin: bool) -> Change:
     """Revoke the grant as it was seen: refused if its role changed since."""
-    if isinstance(grant.principal_ref, WindmillPrincipal):
-        # Windmill's entries change through the write-through, which grants.revoke takes over.
-        raise GroupwardenError(f"{grant.principal} on {grant.target} is Windmill's; revoke it in Windmill")
     return grants.revoke(
         ctx,
         grant.principal_ref,

@@ -67,6 +67,14 @@ class UserAccess:
         # WhoCan passes the text it formatted once per reason; many users share a reason.
         self.explanation = reason.explain() if explanation is None else explanation
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "user_name": self.user_name,
+            "display_name": self.display_name,
+            "active": self.active,
+            **reason_dict(self.reason),
+        }
+
     def _fields(self) -> tuple[int, str, str | None, bool, Role, Reason]:
         return (self.user_id, self.user_name, self.display_name, self.active, self.role, self.reason)
 
@@ -95,6 +103,31 @@ class TargetAccess:
     @property
     def explanation(self) -> str:
         return self.reason.explain()
+
+    def to_dict(self) -> dict[str, object]:
+        return {"target": self.target, **reason_dict(self.reason)}
+
+
+@dataclass(frozen=True, slots=True)
+class UserReach:
+    """Every target one user reaches, as `access` prints it."""
+
+    user_name: str
+    access: list[TargetAccess]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"user_name": self.user_name, "access": [a.to_dict() for a in self.access]}
+
+
+def reason_dict(reason: Reason) -> dict[str, object]:
+    """A role and the route that gave it, as who-can and access print them in JSON."""
+    return {
+        "role": reason.role.label,
+        "explanation": reason.explain(),
+        "via": reason.principal,
+        "chain": [f"g/{n}" for n in reason.chain],
+        "granted_on": reason.granted_on,
+    }
 
 
 class WhoCan(Sequence[UserAccess]):

@@ -14,7 +14,7 @@ from groupwarden.services.context import Context
 from groupwarden.store import access as access_store
 from groupwarden.store import directory as store
 
-__all__ = ["GroupRef", "GroupRow", "MemberRow", "PrincipalMatch", "UserRef"]
+__all__ = ["GroupMembers", "GroupRef", "GroupRow", "MemberRow", "PrincipalMatch", "UserRef"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,20 @@ class GroupRow:
         """The group as a typed reference: what the services take (live, as listed)."""
         return GroupRef(self.id, self.name, self.upstream_id, self.source)
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.upstream_id,
+            "name": self.name,
+            "source": self.source,
+            "description": self.description,
+            "kind": self.kind,
+            "direct_members": self.direct_members,
+            "effective_members": self.effective_members,
+            "nested_groups": self.nested_groups,
+            "grants": self.grants,
+            "last_synced": self.last_synced.isoformat() if self.last_synced else None,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class MemberRow:
@@ -51,6 +65,30 @@ class MemberRow:
     @property
     def via_text(self) -> str:
         return "direct" if self.via is None else " ⊃ ".join(f"g/{n}" for n in self.via)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "user_name": self.user_name,
+            "display_name": self.display_name,
+            "email": self.email,
+            "active": self.active,
+            "via": list(self.via) if self.via else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMembers:
+    """A group and its effective members, as `members` prints them."""
+
+    group: GroupRef
+    members: list[MemberRow]
+
+    def to_dict(self) -> dict[str, object]:
+        group = self.group
+        return {
+            "group": {"id": group.upstream_id, "name": group.name, "source": group.source},
+            "members": [m.to_dict() for m in self.members],
+        }
 
 
 def list_groups(ctx: Context, *, limit: int | None = None) -> list[GroupRow]:

@@ -67,6 +67,16 @@ class GrantRow:
     target_ref: TargetRef
     upstream_id: str | None = None
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "target": self.target,
+            "principal": self.principal,
+            "role": self.role.label,
+            "granted_by": self.granted_by,
+            "granted_at": self.granted_at.isoformat(),
+            "orphaned": self.orphaned,
+        }
+
 
 def _row(g: store.GrantListing) -> GrantRow:
     ref = g.principal

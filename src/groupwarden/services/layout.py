@@ -39,12 +39,18 @@ class FolderRow:
         """The folder as a typed target: what the services take."""
         return TargetRef(self.id, Target(self.workspace, self.name))
 
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "summary": self.summary, "grants": self.grants}
+
 
 @dataclass(slots=True)
 class WorkspaceRow:
     id: str
     name: str
     folders: list[FolderRow] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"id": self.id, "name": self.name, "folders": [f.to_dict() for f in self.folders]}
 
 
 def _add_workspace(conn: Connection, workspace_id: str, name: str | None) -> bool:

@@ -329,6 +329,23 @@ def test_backup_and_restore_round_trip(
     assert target.export() == synced.export()
     code, _out, err = target("restore", str(dump))
     assert code == 1 and "empty database" in err
+    assert err.rstrip().endswith("(restore into a new database, given with --db)")
+
+
+def test_a_missing_group_workspace_or_folder_names_the_command_that_helps(synced: Cli) -> None:
+    """The services name the remedy; the command line renders it as a command."""
+    code, _out, err = synced("grant", "g/nobody", "prod/finance", "viewer")
+    assert code == 2 and err.rstrip().endswith("(by name or upstream id) (see `groupwarden groups`)")
+    code, _out, err = synced("grant", "g/eng", "staging/finance", "viewer")
+    assert code == 2 and err.rstrip().endswith(
+        "no workspace 'staging' (add it with `groupwarden workspace add`)"
+    )
+    code, _out, err = synced("grant", "g/eng", "prod/payroll", "viewer")
+    assert code == 2 and err.rstrip().endswith(
+        "no folder 'payroll' in workspace 'prod' (add it with `groupwarden folder add`)"
+    )
+    code, _out, err = synced("folder", "add", "staging", "x")
+    assert code == 2 and err.rstrip().endswith("(add it with `groupwarden workspace add`)")
 
 
 def test_unreadable_inputs_are_one_clear_line(synced: Cli, tmp_path: Path, server: ScimServer) -> None:

@@ -92,6 +92,7 @@ def _cli_hint(exc: GroupwardenError) -> str:
         " or --token-env VAR for a ready bearer token",
         Remedy.ADD_WORKSPACE: "add it with `groupwarden workspace add`",
         Remedy.ADD_FOLDER: "add it with `groupwarden folder add`",
+        Remedy.NEW_DATABASE: "restore into a new database, given with --db",
     }[exc.hint.remedy]
     return f" ({text})"
 

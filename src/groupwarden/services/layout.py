@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from groupwarden.domain.errors import BadInput, NotFound
+from groupwarden.domain.errors import BadInput, Hint, NotFound, Remedy
 from groupwarden.domain.principals import Target, check_folder_name, check_workspace_id
 from groupwarden.domain.refs import TargetRef
 from groupwarden.domain.roles import Role
@@ -68,7 +68,7 @@ def _add_folder(conn: Connection, workspace_id: str, folder: str, summary: str |
     check_workspace_id(workspace_id)
     check_folder_name(folder)
     if store.workspace_name(conn, workspace_id) is None:
-        raise NotFound(f"no workspace {workspace_id!r}; add it first with `groupwarden workspace add`")
+        raise NotFound(f"no workspace {workspace_id!r}", hint=Hint(Remedy.ADD_WORKSPACE))
     current = store.folder_state(conn, workspace_id, folder)
     if current is not None:
         if summary is not None and current.summary != summary:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from groupwarden.domain.errors import Ambiguous, NotFound
+from groupwarden.domain.errors import Ambiguous, Hint, NotFound, Remedy
 from groupwarden.domain.principals import PrincipalRef, Target
 from groupwarden.domain.refs import GroupRef, Principal, TargetRef, UserRef
 from groupwarden.services.context import Context
@@ -21,7 +21,7 @@ def group_in(conn: Connection, name: str, *, include_removed: bool = False) -> G
     """A group by name or upstream id; several matches are refused with every candidate."""
     found = directory.find_groups(conn, name, include_removed=include_removed)
     if not found:
-        raise NotFound(f"no group named {name!r} (by name or upstream id); see `groupwarden groups`")
+        raise NotFound(f"no group named {name!r} (by name or upstream id)", hint=Hint(Remedy.LIST_GROUPS))
     if len(found) > 1:
         raise Ambiguous(
             "group", name, [f"{g.name}  (source {g.source}, upstream id {g.upstream_id})" for g in found]
@@ -56,9 +56,9 @@ def target_in(conn: Connection, text: str | Target) -> TargetRef:
     if found is not None:
         return TargetRef(found, where)
     if layout.workspace_name(conn, where.workspace) is None:
-        raise NotFound(f"no workspace {where.workspace!r}; add it with `groupwarden workspace add`")
+        raise NotFound(f"no workspace {where.workspace!r}", hint=Hint(Remedy.ADD_WORKSPACE))
     raise NotFound(
-        f"no folder {where.folder!r} in workspace {where.workspace!r}; add it with `groupwarden folder add`"
+        f"no folder {where.folder!r} in workspace {where.workspace!r}", hint=Hint(Remedy.ADD_FOLDER)
     )
 
 

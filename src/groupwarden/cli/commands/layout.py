@@ -32,6 +32,11 @@ def register(sub: Subparsers) -> None:
 
     p = sub.add_parser("import-layout", help="create workspaces, folders and grants from a TOML or JSON file")
     p.add_argument("file")
+    p.add_argument(
+        "--confirm-last-admin",
+        action="store_true",
+        help="allow the file to remove or lower the last admin grant of a folder",
+    )
     p.set_defaults(run=cmd_import_layout)
 
 
@@ -70,6 +75,6 @@ def cmd_import_layout(args: argparse.Namespace) -> int:
 
     from groupwarden.services.layout import import_layout
 
-    result = import_layout(context_of(args), Path(args.file))
+    result = import_layout(context_of(args), Path(args.file), confirm_last_admin=args.confirm_last_admin)
     print(result.summary())
     return 0

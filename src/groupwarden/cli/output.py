@@ -25,6 +25,11 @@ def emit_json(result: Result | Iterable[Result]) -> None:
     sys.stdout.write(safe_json(data, default=str) + "\n")
 
 
+def marked(name: str, lookalike: str | None) -> str:
+    """A name as a table cell: with a warning when it reads like another name or mixes scripts."""
+    return name if lookalike is None else f"{name} ⚠ {lookalike}"
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Print rows under headers, columns padded by terminal width (CJK counts double); a cell
     wider than CELL_COLUMNS is cut, with an ellipsis."""

@@ -13,12 +13,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from functools import cache
 
-# Scripts that one writing system uses together (UTS #39's script sets for Japanese,
-# Korean and Chinese): a name mixing these is ordinary, not suspicious.
+# Scripts that one writing system uses together (UTS #39's highly restrictive sets for
+# Japanese, Korean and Chinese, each with Latin): a name mixing these is ordinary, not
+# suspicious ("営業部 (Sales JP)").
 _WRITING_SYSTEMS = (
-    frozenset({"HAN", "HIRAGANA", "KATAKANA"}),
-    frozenset({"HAN", "HANGUL"}),
-    frozenset({"HAN", "BOPOMOFO"}),
+    frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "HAN", "HANGUL"}),
+    frozenset({"LATIN", "HAN", "BOPOMOFO"}),
 )
 # Characters every script uses: digits, punctuation, marks.
 _NEUTRAL = frozenset({"COMMON", "INHERITED"})

@@ -22,6 +22,7 @@ from groupwarden.domain.access import (
 from groupwarden.domain.refs import GroupRef, Principal, TargetRef, UserRef
 from groupwarden.domain.roles import Role
 from groupwarden.services.context import Context
+from groupwarden.services.directory import Lookalikes
 from groupwarden.store import access as store
 from groupwarden.store import directory as directory_store
 from groupwarden.store import grants as grants_store
@@ -38,7 +39,16 @@ class UserAccess:
     of these, and a frozen dataclass costs three times as much to build.
     """
 
-    __slots__ = ("active", "display_name", "explanation", "reason", "role", "user_id", "user_name")
+    __slots__ = (
+        "active",
+        "display_name",
+        "explanation",
+        "lookalike",
+        "reason",
+        "role",
+        "user_id",
+        "user_name",
+    )
 
     user_id: int
     user_name: str
@@ -47,6 +57,8 @@ class UserAccess:
     role: Role
     reason: Reason
     explanation: str
+    #: Why the userName reads like another one (directory.Lookalikes), or None.
+    lookalike: str | None
 
     def __init__(
         self,
@@ -57,6 +69,7 @@ class UserAccess:
         role: Role,
         reason: Reason,
         explanation: str | None = None,
+        lookalike: str | None = None,
     ) -> None:
         self.user_id = user_id
         self.user_name = user_name
@@ -66,6 +79,7 @@ class UserAccess:
         self.reason = reason
         # WhoCan passes the text it formatted once per reason; many users share a reason.
         self.explanation = reason.explain() if explanation is None else explanation
+        self.lookalike = lookalike
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -73,6 +87,7 @@ class UserAccess:
             "display_name": self.display_name,
             "active": self.active,
             **reason_dict(self.reason),
+            "lookalike": self.lookalike,
         }
 
     def _fields(self) -> tuple[int, str, str | None, bool, Role, Reason]:
@@ -114,9 +129,14 @@ class UserReach:
 
     user_name: str
     access: list[TargetAccess]
+    lookalike: str | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {"user_name": self.user_name, "access": [a.to_dict() for a in self.access]}
+        return {
+            "user_name": self.user_name,
+            "lookalike": self.lookalike,
+            "access": [a.to_dict() for a in self.access],
+        }
 
 
 def reason_dict(reason: Reason) -> dict[str, object]:
@@ -155,6 +175,7 @@ class WhoCan(Sequence[UserAccess]):
         self._rows = head
         self._complete = len(head) >= len(self._ranks)
         self._lock = threading.Lock()
+        self._marks: Lookalikes | None = None
         # Highest role first; only roles somebody holds.
         self.counts_by_role = counts_by_role
 
@@ -191,12 +212,23 @@ class WhoCan(Sequence[UserAccess]):
 
     def _stream(self, rows: list[UserRow]) -> Iterator[UserAccess]:
         roles, reasons, explanations, ranks = self._roles, self._reasons, self._explanations, self._ranks
+        marks = self._lookalikes() if rows else None
         for uid, name, display, active in rows:
             rank = ranks[uid]
             reason = reasons[rank]
             if reason is None:
                 reason = self._reason(rank)
-            yield UserAccess(uid, name, display, bool(active), roles[rank], reason, explanations[rank])
+            assert marks is not None
+            yield UserAccess(
+                uid, name, display, bool(active), roles[rank], reason, explanations[rank], marks.user(name)
+            )
+
+    def _lookalikes(self) -> Lookalikes:
+        # Read when the first row is built, once per answer: every userName is compared.
+        if self._marks is None:
+            with self._engine.connect() as conn:
+                self._marks = Lookalikes.read(conn, groups=False)
+        return self._marks
 
     def _reason(self, rank: int) -> Reason:
         reason = self._found.reason(rank)

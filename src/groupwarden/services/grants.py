@@ -18,6 +18,7 @@ from groupwarden.domain.refs import GroupRef, Principal, TargetRef
 from groupwarden.domain.roles import Role, role_label
 from groupwarden.services.audit import hold_chain, last_change_of, record_change
 from groupwarden.services.context import Context
+from groupwarden.services.directory import Lookalikes
 from groupwarden.store import directory as directory_store
 from groupwarden.store import grants as store
 from groupwarden.store.db import lock_row, write_transaction
@@ -66,6 +67,8 @@ class GrantRow:
     principal_ref: Principal
     target_ref: TargetRef
     upstream_id: str | None = None
+    #: Why the principal's name reads like another one (directory.Lookalikes), or None.
+    lookalike: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -75,11 +78,15 @@ class GrantRow:
             "granted_by": self.granted_by,
             "granted_at": self.granted_at.isoformat(),
             "orphaned": self.orphaned,
+            "lookalike": self.lookalike,
         }
 
 
-def _row(g: store.GrantListing) -> GrantRow:
+def _row(g: store.GrantListing, marks: Lookalikes | None = None) -> GrantRow:
     ref = g.principal
+    lookalike = None
+    if marks is not None:
+        lookalike = marks.group(ref.name) if isinstance(ref, GroupRef) else marks.user(ref.user_name)
     return GrantRow(
         id=g.id,
         target=str(g.target),
@@ -95,6 +102,7 @@ def _row(g: store.GrantListing) -> GrantRow:
         upstream_id=ref.upstream_id if isinstance(ref, GroupRef) else None,
         principal_ref=ref,
         target_ref=g.target,
+        lookalike=lookalike,
     )
 
 
@@ -227,13 +235,15 @@ def revoke(
 def folder_grants(ctx: Context, target: TargetRef, *, include_items: bool = True) -> list[GrantRow]:
     """Grants on a folder (and, by default, on the items inside it); for an item, its own and its folder's."""
     with ctx.engine.connect() as conn:
-        return [_row(g) for g in store.grants_on(conn, target, include_items=include_items)]
+        marks = Lookalikes.read(conn)
+        return [_row(g, marks) for g in store.grants_on(conn, target, include_items=include_items)]
 
 
 def group_grants(ctx: Context, group: GroupRef) -> list[GrantRow]:
     """Every grant naming a group, across all workspaces."""
     with ctx.engine.connect() as conn:
-        return [_row(g) for g in store.grants_of_group(conn, group.id)]
+        marks = Lookalikes.read(conn)
+        return [_row(g, marks) for g in store.grants_of_group(conn, group.id)]
 
 
 def all_grants(conn: Connection) -> list[GrantRow]:
@@ -243,7 +253,8 @@ def all_grants(conn: Connection) -> list[GrantRow]:
 def orphaned_grants(ctx: Context) -> list[GrantRow]:
     """Grants naming a group or user removed upstream: kept, flagged, granting nothing."""
     with ctx.engine.connect() as conn:
-        return [_row(g) for g in store.orphaned_grants(conn)]
+        marks = Lookalikes.read(conn)
+        return [_row(g, marks) for g in store.orphaned_grants(conn)]
 
 
 def describe_grants_of(conn: Connection, *, group_ids: list[int], user_ids: list[int]) -> list[str]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from groupwarden.domain.errors import Ambiguous, Hint, NotFound, Remedy
+from groupwarden.domain.errors import Ambiguous, BadInput, Hint, NotFound, Remedy
 from groupwarden.domain.principals import PrincipalRef, Target
 from groupwarden.domain.refs import GroupRef, Principal, TargetRef, UserRef
 from groupwarden.services.context import Context
+from groupwarden.services.directory import Lookalikes
 from groupwarden.store import directory, layout
 
 
@@ -26,6 +27,8 @@ def group_in(conn: Connection, name: str, *, include_removed: bool = False) -> G
         raise Ambiguous(
             "group", name, [f"{g.name}  (source {g.source}, upstream id {g.upstream_id})" for g in found]
         )
+    if found[0].upstream_id != name:
+        _refuse_lookalike("g", name, found[0].upstream_id, Lookalikes.read(conn, users=False))
     return found[0]
 
 
@@ -38,7 +41,21 @@ def user_in(conn: Connection, name: str, *, include_removed: bool = False) -> Us
         raise Ambiguous(
             "user", name, [f"{u.user_name}  (source {u.source}, upstream id {u.upstream_id})" for u in found]
         )
+    if found[0].upstream_id != name:
+        _refuse_lookalike("u", name, found[0].upstream_id, Lookalikes.read(conn, groups=False))
     return found[0]
+
+
+def _refuse_lookalike(kind: str, name: str, upstream_id: str, marks: Lookalikes) -> None:
+    """A name typed that reads like another (or mixes scripts) may not be the one meant:
+    refused, naming the upstream id that says it for sure."""
+    note = marks.note(kind, name)
+    if note is not None:
+        what = "group" if kind == "g" else "user"
+        raise BadInput(
+            f"refused: {what} name {name!r} {'mixes scripts' if note == 'mixed scripts' else note};"
+            f" to mean this {what}, give its upstream id: {kind}/{upstream_id}"
+        )
 
 
 def principal_in(conn: Connection, text: str, *, include_removed: bool = False) -> Principal:

@@ -25,7 +25,7 @@ def register(sub: Subparsers) -> None:
 
 
 def cmd_who_can(args: argparse.Namespace) -> int:
-    from groupwarden.cli.output import emit_json, table
+    from groupwarden.cli.output import emit_json, marked, table
     from groupwarden.domain.roles import Role
     from groupwarden.services import resolve
     from groupwarden.services.access import who_can
@@ -41,23 +41,30 @@ def cmd_who_can(args: argparse.Namespace) -> int:
         return 0
     table(
         ["USERNAME", "ROLE", "ACTIVE", "WHY"],
-        [(a.user_name, a.role, "yes" if a.active else "no", a.explanation) for a in rows],
+        [
+            (marked(a.user_name, a.lookalike), a.role, "yes" if a.active else "no", a.explanation)
+            for a in rows
+        ],
     )
     return 0
 
 
 def cmd_access(args: argparse.Namespace) -> int:
-    from groupwarden.cli.output import emit_json, say, table
+    from groupwarden.cli.output import emit_json, marked, say, table
     from groupwarden.services import resolve
     from groupwarden.services.access import UserReach, access_of
+    from groupwarden.services.directory import user_lookalike
 
     ctx = context_of(args)
     user, rows = access_of(ctx, resolve.user(ctx, args.user))
+    lookalike = user_lookalike(ctx, user)
     if args.json:
-        emit_json(UserReach(user, rows))
+        emit_json(UserReach(user, rows, lookalike))
         return 0
     if not rows:
-        say(f"{user} reaches no folder")
+        say(f"{marked(user, lookalike)} reaches no folder")
         return 0
+    if lookalike is not None:
+        say(f"user {marked(user, lookalike)}")
     table(["TARGET", "ROLE", "WHY"], [(a.target, a.role, a.explanation) for a in rows])
     return 0

@@ -23,7 +23,7 @@ def register(sub: Subparsers) -> None:
 
 
 def cmd_groups(args: argparse.Namespace) -> int:
-    from groupwarden.cli.output import emit_json, table
+    from groupwarden.cli.output import emit_json, marked, table
     from groupwarden.services.directory import list_groups
 
     groups = list_groups(context_of(args))
@@ -35,26 +35,42 @@ def cmd_groups(args: argparse.Namespace) -> int:
         return 0
     table(
         ["NAME", "SOURCE", "UPSTREAM ID", "DIRECT", "EFFECTIVE", "GRANTS"],
-        [(g.name, g.source, g.upstream_id, g.direct_members, g.effective_members, g.grants) for g in groups],
+        [
+            (
+                marked(g.name, g.lookalike),
+                g.source,
+                g.upstream_id,
+                g.direct_members,
+                g.effective_members,
+                g.grants,
+            )
+            for g in groups
+        ],
     )
     return 0
 
 
 def cmd_members(args: argparse.Namespace) -> int:
-    from groupwarden.cli.output import emit_json, table
+    from groupwarden.cli.output import emit_json, marked, table
     from groupwarden.services import resolve
-    from groupwarden.services.directory import GroupMembers, list_members
+    from groupwarden.services.directory import GroupMembers, group_lookalike, list_members
 
     ctx = context_of(args)
     group = resolve.group(ctx, args.group)
     members = list_members(ctx, group)
     if args.json:
-        emit_json(GroupMembers(group, members))
+        emit_json(GroupMembers(group, members, group_lookalike(ctx, group)))
         return 0
     table(
         ["USERNAME", "DISPLAY NAME", "EMAIL", "ACTIVE", "MEMBERSHIP"],
         [
-            (m.user_name, m.display_name or "", m.email or "", "yes" if m.active else "no", m.via_text)
+            (
+                marked(m.user_name, m.lookalike),
+                m.display_name or "",
+                m.email or "",
+                "yes" if m.active else "no",
+                m.via_text,
+            )
             for m in members
         ],
     )

@@ -80,7 +80,7 @@ def cmd_change(args: argparse.Namespace) -> int:
 
 
 def cmd_grants(args: argparse.Namespace) -> int:
-    from groupwarden.cli.output import emit_json, table
+    from groupwarden.cli.output import emit_json, marked, table
     from groupwarden.services import grants, resolve
 
     chosen = sum(bool(x) for x in (args.target, args.group, args.orphaned))
@@ -104,7 +104,7 @@ def cmd_grants(args: argparse.Namespace) -> int:
         [
             (
                 g.target,
-                g.principal,
+                marked(g.principal, g.lookalike),
                 g.role,
                 g.granted_by,
                 f"{g.granted_at:%Y-%m-%d %H:%M}",

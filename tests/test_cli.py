@@ -279,6 +279,63 @@ def test_import_layout_is_idempotent_and_all_or_nothing(synced: Cli, tmp_path: P
     assert code == 2 and "not valid TOML" in err
 
 
+def test_import_layout_grants_on_items_and_refuses_one_principal_named_two_ways(
+    synced: Cli, tmp_path: Path
+) -> None:
+    layout = tmp_path / "items.toml"
+    layout.write_text(
+        '[[workspaces]]\nid = "prod"\n[[workspaces.folders]]\nname = "finance"\n'
+        'items = [{path = "f/finance/payroll", grants = [{principal = "g/eng", role = "viewer"}]}]\n'
+    )
+    assert synced.ok("import-layout", str(layout)).strip() == (
+        "0 workspaces added, 0 folders added, 1 grants set, 0 already in place"
+    )
+    rows = json.loads(synced.ok("grants", "prod/finance", "--json"))
+    assert [(g["target"], g["principal"], g["role"]) for g in rows] == [
+        ("prod/f/finance/payroll", "g/eng", "viewer")
+    ]
+    eng = next(g for g in json.loads(synced.ok("groups", "--json")) if g["name"] == "eng")
+    twice = tmp_path / "twice.toml"
+    twice.write_text(
+        '[[workspaces]]\nid = "prod"\n[[workspaces.folders]]\nname = "finance"\n'
+        'grants = [{principal = "g/eng", role = "admin"},'
+        f' {{principal = "g/{eng["id"]}", role = "viewer"}}]\n'
+    )
+    before = synced.export()
+    code, _out, err = synced("import-layout", str(twice))
+    assert code == 2
+    assert f"g/{eng['id']} and g/eng (at workspaces[0].folders[0].grants[0]) are the same group" in err
+    assert synced.export() == before
+    unknown_key = tmp_path / "typo.toml"
+    unknown_key.write_text('[[workspaces]]\nid = "prod"\n[[workspaces.folders]]\nname = "x"\ngrant = []\n')
+    code, _out, err = synced("import-layout", str(unknown_key))
+    assert code == 2 and "unknown key 'grant' (line 5)" in err
+    assert synced.export() == before
+
+
+def test_import_layout_asks_before_lowering_the_last_admin_and_accepts_the_confirmation(
+    synced: Cli, tmp_path: Path
+) -> None:
+    def layout(role: str) -> str:
+        path = tmp_path / f"{role}.toml"
+        path.write_text(
+            '[[workspaces]]\nid = "prod"\n[[workspaces.folders]]\nname = "finance"\n'
+            f'grants = [{{principal = "u/alice", role = "{role}"}}]\n'
+        )
+        return str(path)
+
+    synced.ok("import-layout", layout("admin"))
+    before = synced.export()
+    code, _out, err = synced("import-layout", layout("viewer"))
+    assert code == 1 and err.rstrip().endswith("(confirm with --confirm-last-admin)")
+    assert synced.export() == before
+    assert synced.ok("import-layout", layout("viewer"), "--confirm-last-admin").strip() == (
+        "0 workspaces added, 0 folders added, 1 grants set, 0 already in place"
+    )
+    rows = json.loads(synced.ok("grants", "prod/finance", "--json"))
+    assert [(g["principal"], g["role"]) for g in rows] == [("u/alice", "viewer")]
+
+
 def test_token_file_must_be_owner_only(synced: Cli, server: ScimServer, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(server.token + "\n")
@@ -329,6 +386,23 @@ def test_backup_and_restore_round_trip(
     assert target.export() == synced.export()
     code, _out, err = target("restore", str(dump))
     assert code == 1 and "empty database" in err
+    assert err.rstrip().endswith("(restore into a new database, given with --db)")
+
+
+def test_a_missing_group_workspace_or_folder_names_the_command_that_helps(synced: Cli) -> None:
+    """The services name the remedy; the command line renders it as a command."""
+    code, _out, err = synced("grant", "g/nobody", "prod/finance", "viewer")
+    assert code == 2 and err.rstrip().endswith("(by name or upstream id) (see `groupwarden groups`)")
+    code, _out, err = synced("grant", "g/eng", "staging/finance", "viewer")
+    assert code == 2 and err.rstrip().endswith(
+        "no workspace 'staging' (add it with `groupwarden workspace add`)"
+    )
+    code, _out, err = synced("grant", "g/eng", "prod/payroll", "viewer")
+    assert code == 2 and err.rstrip().endswith(
+        "no folder 'payroll' in workspace 'prod' (add it with `groupwarden folder add`)"
+    )
+    code, _out, err = synced("folder", "add", "staging", "x")
+    assert code == 2 and err.rstrip().endswith("(add it with `groupwarden workspace add`)")
 
 
 def test_unreadable_inputs_are_one_clear_line(synced: Cli, tmp_path: Path, server: ScimServer) -> None:

@@ -8,7 +8,18 @@ from groupwarden.domain.lookalike import is_mixed_script, is_suspicious, lookali
 
 
 @pytest.mark.parametrize(
-    "name", ["admins", "eng-oncall_2", "Data Science", "数据组", "データ基盤", "데이터팀", "ä-team", "Ωμέγα"]
+    "name",
+    [
+        "admins",
+        "eng-oncall_2",
+        "Data Science",
+        "数据组",
+        "データ基盤",
+        "데이터팀",
+        "ä-team",
+        "Ωμέγα",
+        "営業部 (Sales JP)",
+    ],
 )
 def test_ordinary_names_are_not_mixed(name: str) -> None:
     assert not is_mixed_script(name)

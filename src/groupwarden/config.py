@@ -67,6 +67,18 @@ class SourceConfig:
     sync_timeout: float = DEFAULT_SYNC_TIMEOUT
 
 
+@dataclass(frozen=True, slots=True)
+class WindmillConfig:
+    """A `[windmill.NAME]` section: where an instance is and where its token comes from."""
+
+    name: str
+    url: str
+    token_env: str | None = None
+    token_file: str | None = None
+    ca_bundle: str | None = None
+    insecure: bool = False
+
+
 @dataclass(slots=True)
 class Settings:
     path: Path | None = None
@@ -88,6 +100,7 @@ class Settings:
     insecure: bool = False
     ca_bundle: str | None = None
     sources: dict[str, SourceConfig] = field(default_factory=dict)
+    windmill: dict[str, WindmillConfig] = field(default_factory=dict)
 
 
 def _not_bool(value: object) -> object:
@@ -245,7 +258,42 @@ def load_settings(explicit: str | None = None, flags: Mapping[str, object] | Non
         # The source's own keys beat the top level's; flags and variables beat both.
         source_layer = _layered(flags, {**top, **own}, source_where) if own else layered
         settings.sources[name] = _source(name, table, source_where, source_layer)
+    instances = data.get("windmill", {})
+    if not isinstance(instances, dict):
+        raise BadInput(f"{where}: [windmill] must hold one table per instance")
+    for name, table in instances.items():
+        settings.windmill[name] = _windmill(name, table, f"{where}, windmill {name!r}", layered)
     return settings
+
+
+WINDMILL_KEYS = ("url", "token_env", "token_file", "ca_bundle", "insecure")
+
+
+def _windmill(name: str, table: object, where: str, layered: dict[str, Any]) -> WindmillConfig:
+    """A `[windmill.NAME]` section, checked like a source: the same URL rule."""
+    if not isinstance(table, dict):
+        raise BadInput(f"{where}: must be a table")
+    for key, value in table.items():
+        if key not in WINDMILL_KEYS:
+            raise BadInput(f"{where}: unknown key {key!r}; expected one of: {', '.join(WINDMILL_KEYS)}")
+        if key == "insecure" and not isinstance(value, bool):
+            raise BadInput(f"{where}: insecure must be true or false")
+        if key != "insecure" and not isinstance(value, str):
+            raise BadInput(f"{where}: {key} must be a string")
+    if table.get("token_env") and table.get("token_file"):
+        raise BadInput(f"{where}: give token_env or token_file, not both")
+    url = table.get("url")
+    if not url:
+        raise BadInput(f"{where}: url is required")
+    insecure = bool(table.get("insecure")) or bool(layered["insecure"])
+    return WindmillConfig(
+        name=name,
+        url=checked_url(f"{where}: url", url, insecure=insecure),
+        token_env=table.get("token_env"),
+        token_file=table.get("token_file"),
+        ca_bundle=table.get("ca_bundle", layered["ca_bundle"]),
+        insecure=insecure,
+    )
 
 
 def _read_file(path: Path, *, named: bool) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from groupwarden.domain.text import cell_width, clip, printable, safe_json, shorten
 
@@ -12,8 +12,22 @@ from groupwarden.domain.text import cell_width, clip, printable, safe_json, shor
 CELL_COLUMNS = 120
 
 
-def emit_json(data: Any) -> None:
+@runtime_checkable
+class Result(Protocol):
+    """A service result the command line prints: its JSON form is its to_dict()."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def emit_json(result: Result | Iterable[Result]) -> None:
+    """Print one result, or a list of them, as JSON: the one way every --json is printed."""
+    data = result.to_dict() if isinstance(result, Result) else [r.to_dict() for r in result]
     sys.stdout.write(safe_json(data, default=str) + "\n")
+
+
+def marked(name: str, lookalike: str | None) -> str:
+    """A name as a table cell: with a warning when it reads like another name or mixes scripts."""
+    return name if lookalike is None else f"{name} ⚠ {lookalike}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

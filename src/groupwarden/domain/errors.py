@@ -26,6 +26,7 @@ class Remedy(Enum):
     GIVE_CLIENT_SECRET = "the name of the environment variable or file holding the client secret"
     ADD_WORKSPACE = "adding the workspace"
     ADD_FOLDER = "adding the folder"
+    NEW_DATABASE = "a new, empty database"
 
 
 # A NamedTuple, not a dataclass: the CLI imports this module on its --help path.

@@ -23,6 +23,7 @@ from groupwarden.domain.errors import BadInput
 from groupwarden.domain.refs import GroupRef, Principal, TargetRef, UserRef, WindmillPrincipal
 from groupwarden.domain.roles import Role
 from groupwarden.services.context import Context
+from groupwarden.services.directory import Lookalikes
 from groupwarden.store import access as store
 from groupwarden.store import directory as directory_store
 from groupwarden.store import grants as grants_store
@@ -44,6 +45,7 @@ class UserAccess:
         "active",
         "display_name",
         "explanation",
+        "lookalike",
         "name_source",
         "note",
         "reason",
@@ -68,6 +70,8 @@ class UserAccess:
     name_source: str
     #: The user's Windmill username on a linked workspace; None on local workspaces.
     windmill_user: str | None
+    #: Why the userName reads like another one (directory.Lookalikes), or None.
+    lookalike: str | None
 
     def __init__(
         self,
@@ -78,6 +82,7 @@ class UserAccess:
         role: Role,
         reason: Reason,
         explanation: str | None = None,
+        lookalike: str | None = None,
         *,
         note: str | None = None,
         name_source: str = "idp",
@@ -94,6 +99,22 @@ class UserAccess:
         self.note = note
         self.name_source = name_source
         self.windmill_user = windmill_user
+        self.lookalike = lookalike
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "user_name": self.user_name,
+            "display_name": self.display_name,
+            "active": self.active,
+            **reason_dict(self.reason),
+            "lookalike": self.lookalike,
+            # Only on a linked workspace, so local answers read as before.
+            **(
+                {"windmill_user": self.windmill_user, "note": self.note}
+                if self.windmill_user is not None
+                else {}
+            ),
+        }
 
     def _fields(self) -> tuple[int, str, str | None, bool, Role, Reason, str | None, str, str | None]:
         return (
@@ -140,6 +161,36 @@ class TargetAccess:
     def explanation(self) -> str:
         return self.reason.explain()
 
+    def to_dict(self) -> dict[str, object]:
+        return {"target": self.target, **reason_dict(self.reason)}
+
+
+@dataclass(frozen=True, slots=True)
+class UserReach:
+    """Every target one user reaches, as `access` prints it."""
+
+    user_name: str
+    access: list[TargetAccess]
+    lookalike: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "user_name": self.user_name,
+            "lookalike": self.lookalike,
+            "access": [a.to_dict() for a in self.access],
+        }
+
+
+def reason_dict(reason: Reason) -> dict[str, object]:
+    """A role and the route that gave it, as who-can and access print them in JSON."""
+    return {
+        "role": reason.role.label,
+        "explanation": reason.explain(),
+        "via": reason.principal,
+        "chain": [f"g/{n}" for n in reason.chain],
+        "granted_on": reason.granted_on,
+    }
+
 
 class WhoCan(Sequence[UserAccess]):
     """Every user with access to a target, highest role first, then by userName, with why.
@@ -166,6 +217,7 @@ class WhoCan(Sequence[UserAccess]):
         self._rows = head
         self._complete = len(head) >= len(self._ranks)
         self._lock = threading.Lock()
+        self._marks: Lookalikes | None = None
         # Highest role first; only roles somebody holds.
         self.counts_by_role = counts_by_role
 
@@ -202,12 +254,23 @@ class WhoCan(Sequence[UserAccess]):
 
     def _stream(self, rows: list[UserRow]) -> Iterator[UserAccess]:
         roles, reasons, explanations, ranks = self._roles, self._reasons, self._explanations, self._ranks
+        marks = self._lookalikes() if rows else None
         for uid, name, display, active in rows:
             rank = ranks[uid]
             reason = reasons[rank]
             if reason is None:
                 reason = self._reason(rank)
-            yield UserAccess(uid, name, display, bool(active), roles[rank], reason, explanations[rank])
+            assert marks is not None
+            yield UserAccess(
+                uid, name, display, bool(active), roles[rank], reason, explanations[rank], marks.user(name)
+            )
+
+    def _lookalikes(self) -> Lookalikes:
+        # Read when the first row is built, once per answer: every userName is compared.
+        if self._marks is None:
+            with self._engine.connect() as conn:
+                self._marks = Lookalikes.read(conn, groups=False)
+        return self._marks
 
     def _reason(self, rank: int) -> Reason:
         reason = self._found.reason(rank)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.exc import DataError, IntegrityError
 
 from groupwarden.domain.audit_chain import ChainedEvent, check_chain
-from groupwarden.domain.errors import BadInput, GroupwardenError
+from groupwarden.domain.errors import BadInput, GroupwardenError, Hint, Remedy
 from groupwarden.domain.principals import check_folder_name, check_workspace_id
 from groupwarden.domain.roles import Role
 from groupwarden.services.context import Context
@@ -113,8 +113,8 @@ def restore(ctx: Context, path: Path) -> dict[str, int]:
         with write_transaction(ctx.engine) as conn:
             if not store.is_empty(conn):
                 raise GroupwardenError(
-                    "refused: restore needs an empty database, and this one holds data; restore into"
-                    " a new database (--db) instead; nothing was changed"
+                    "refused: restore needs an empty database, and this one holds data; nothing was changed",
+                    hint=Hint(Remedy.NEW_DATABASE),
                 )
             for name in TABLES:
                 store.load_rows(conn, name, loaded[name])

@@ -9,12 +9,63 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from groupwarden.domain.access import effective_member_counts, expand_down, reach_within
+from groupwarden.domain.lookalike import is_mixed_script, skeleton
 from groupwarden.domain.refs import GroupRef, UserRef
 from groupwarden.services.context import Context
 from groupwarden.store import access as access_store
 from groupwarden.store import directory as store
 
-__all__ = ["GroupRef", "GroupRow", "MemberRow", "PrincipalMatch", "UserRef"]
+__all__ = ["GroupMembers", "GroupRef", "GroupRow", "Lookalikes", "MemberRow", "PrincipalMatch", "UserRef"]
+
+
+class Lookalikes:
+    """Which group names and userNames to mark as look-alikes, and why: read once per call.
+
+    A name is marked when it mixes scripts, or when its skeleton equals another live name's of
+    the same kind: `аdmins` (a Cyrillic а) and `admins` are both marked, since nothing tells
+    which one the reader meant.
+    """
+
+    def __init__(self, group_names: list[str], user_names: list[str]) -> None:
+        self._similar = {"g": _similar_names(group_names), "u": _similar_names(user_names)}
+        self._mixed: dict[str, bool] = {}
+
+    @classmethod
+    def read(cls, conn: Connection, *, groups: bool = True, users: bool = True) -> Lookalikes:
+        return cls(
+            store.live_names(conn, "instance_groups") if groups else [],
+            store.live_names(conn, "users") if users else [],
+        )
+
+    def note(self, kind: str, name: str) -> str | None:
+        """None, "mixed scripts", or "looks like g/<other>" (kind is "g" or "u")."""
+        other = self._similar[kind].get(name)
+        if other is not None:
+            return f"looks like {kind}/{other}"
+        mixed = self._mixed.get(name)
+        if mixed is None:
+            mixed = self._mixed[name] = not name.isascii() and is_mixed_script(name)
+        return "mixed scripts" if mixed else None
+
+    def group(self, name: str) -> str | None:
+        return self.note("g", name)
+
+    def user(self, name: str) -> str | None:
+        return self.note("u", name)
+
+
+def _similar_names(names: list[str]) -> dict[str, str]:
+    """name -> another name with the same skeleton, for every name that has one."""
+    by_skeleton: dict[str, list[str]] = {}
+    for name in names:
+        by_skeleton.setdefault(skeleton(name), []).append(name)
+    similar: dict[str, str] = {}
+    for same in by_skeleton.values():
+        if len(same) > 1:
+            same.sort()
+            for name in same:
+                similar[name] = same[1] if name == same[0] else same[0]
+    return similar
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +81,28 @@ class GroupRow:
     nested_groups: int
     grants: int
     last_synced: datetime | None
+    #: Why the name reads like another one (Lookalikes.note), or None.
+    lookalike: str | None = None
 
     @property
     def ref(self) -> GroupRef:
         """The group as a typed reference: what the services take (live, as listed)."""
         return GroupRef(self.id, self.name, self.upstream_id, self.source)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.upstream_id,
+            "name": self.name,
+            "source": self.source,
+            "description": self.description,
+            "kind": self.kind,
+            "direct_members": self.direct_members,
+            "effective_members": self.effective_members,
+            "nested_groups": self.nested_groups,
+            "grants": self.grants,
+            "last_synced": self.last_synced.isoformat() if self.last_synced else None,
+            "lookalike": self.lookalike,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +115,42 @@ class MemberRow:
     # None for a direct member; otherwise the nested chain, from the group itself down to
     # the group the user is a direct member of.
     via: tuple[str, ...] | None
+    lookalike: str | None = None
 
     @property
     def via_text(self) -> str:
         return "direct" if self.via is None else " ⊃ ".join(f"g/{n}" for n in self.via)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "user_name": self.user_name,
+            "display_name": self.display_name,
+            "email": self.email,
+            "active": self.active,
+            "via": list(self.via) if self.via else None,
+            "lookalike": self.lookalike,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMembers:
+    """A group and its effective members, as `members` prints them."""
+
+    group: GroupRef
+    members: list[MemberRow]
+    lookalike: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        group = self.group
+        return {
+            "group": {
+                "id": group.upstream_id,
+                "name": group.name,
+                "source": group.source,
+                "lookalike": self.lookalike,
+            },
+            "members": [m.to_dict() for m in self.members],
+        }
 
 
 def list_groups(ctx: Context, *, limit: int | None = None) -> list[GroupRow]:
@@ -68,6 +168,7 @@ def list_groups(ctx: Context, *, limit: int | None = None) -> list[GroupRow]:
         # Only groups with nested groups differ from their direct count.
         parents = list(children) if wanted is None else [g for g in wanted if g in children]
         effective = _effective_counts(conn, parents, children)
+        marks = Lookalikes.read(conn, users=False)
     return [
         GroupRow(
             id=r.id,
@@ -81,6 +182,7 @@ def list_groups(ctx: Context, *, limit: int | None = None) -> list[GroupRow]:
             nested_groups=len(children.get(r.id, ())),
             grants=grants.get(r.id, 0),
             last_synced=r.last_synced,
+            lookalike=marks.group(r.name),
         )
         for r in rows
     ]
@@ -159,6 +261,7 @@ def list_members(
             found = [(u, via[u.id]) for u in users]
         chains = {gid: paths.path(gid) for gid in {gid for _u, gid in found if gid != group.id}}
         names = store.group_names(conn, {g for chain in chains.values() for g in chain})
+        marks = Lookalikes.read(conn, groups=False)
     rows = [
         MemberRow(
             user_id=u.id,
@@ -167,6 +270,7 @@ def list_members(
             email=(str(u.emails).split("\n", 1)[0] or None) if u.emails else None,
             active=u.active,
             via=None if gid == group.id else tuple(names[g] for g in chains[gid]),
+            lookalike=marks.user(u.user_name),
         )
         for u, gid in found
     ]
@@ -178,6 +282,18 @@ def list_members(
 class PrincipalMatch:
     principal: str
     detail: str
+
+
+def group_lookalike(ctx: Context, group: GroupRef) -> str | None:
+    """The look-alike mark of one group's name (Lookalikes.note)."""
+    with ctx.engine.connect() as conn:
+        return Lookalikes.read(conn, users=False).group(group.name)
+
+
+def user_lookalike(ctx: Context, user_name: str) -> str | None:
+    """The look-alike mark of one userName (Lookalikes.note)."""
+    with ctx.engine.connect() as conn:
+        return Lookalikes.read(conn, groups=False).user(user_name)
 
 
 def search_principals(ctx: Context, query: str, limit: int = 50) -> list[PrincipalMatch]:

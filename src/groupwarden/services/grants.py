@@ -18,6 +18,7 @@ from groupwarden.domain.refs import GroupRef, Principal, TargetRef, WindmillPrin
 from groupwarden.domain.roles import Role, role_label
 from groupwarden.services.audit import hold_chain, last_change_of, record_change
 from groupwarden.services.context import Context
+from groupwarden.services.directory import Lookalikes
 from groupwarden.services.windmill import write as windmill_write
 from groupwarden.store import directory as directory_store
 from groupwarden.store import grants as store
@@ -73,10 +74,26 @@ class GrantRow:
     linked: str | None = None
     #: Windmill's ACL kind of a linked entry ('folder', 'script', 'flow', ...); '' for a local grant.
     kind: str = ""
+    #: Why the principal's name reads like another one (directory.Lookalikes), or None.
+    lookalike: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "target": self.target,
+            "principal": self.principal,
+            "role": self.role.label,
+            "granted_by": self.granted_by,
+            "granted_at": self.granted_at.isoformat(),
+            "orphaned": self.orphaned,
+            "lookalike": self.lookalike,
+        }
 
 
-def _row(g: store.GrantListing) -> GrantRow:
+def _row(g: store.GrantListing, marks: Lookalikes | None = None) -> GrantRow:
     ref = g.principal
+    lookalike = None
+    if marks is not None:
+        lookalike = marks.group(ref.name) if isinstance(ref, GroupRef) else marks.user(ref.user_name)
     return GrantRow(
         id=g.id,
         target=str(g.target),
@@ -92,6 +109,7 @@ def _row(g: store.GrantListing) -> GrantRow:
         upstream_id=ref.upstream_id if isinstance(ref, GroupRef) else None,
         principal_ref=ref,
         target_ref=g.target,
+        lookalike=lookalike,
     )
 
 
@@ -281,7 +299,8 @@ def folder_grants(ctx: Context, target: TargetRef, *, include_items: bool = True
         link = windmill_store.workspace_link(conn, target.target.workspace)
         if link is not None:
             return linked.grants_on(conn, link, target, include_items)
-        return [_row(g) for g in store.grants_on(conn, target, include_items=include_items)]
+        marks = Lookalikes.read(conn)
+        return [_row(g, marks) for g in store.grants_on(conn, target, include_items=include_items)]
 
 
 def group_grants(ctx: Context, group: GroupRef | WindmillPrincipal) -> list[GrantRow]:
@@ -290,10 +309,11 @@ def group_grants(ctx: Context, group: GroupRef | WindmillPrincipal) -> list[Gran
     from groupwarden.services.windmill import access as linked
 
     with ctx.engine.connect() as conn:
+        marks = Lookalikes.read(conn)
         local = (
             []
             if isinstance(group, WindmillPrincipal)
-            else [_row(g) for g in store.grants_of_group(conn, group.id)]
+            else [_row(g, marks) for g in store.grants_of_group(conn, group.id)]
         )
         return local + linked.grants_naming(conn, group)
 
@@ -305,7 +325,8 @@ def all_grants(conn: Connection) -> list[GrantRow]:
 def orphaned_grants(ctx: Context) -> list[GrantRow]:
     """Grants naming a group or user removed upstream: kept, flagged, granting nothing."""
     with ctx.engine.connect() as conn:
-        return [_row(g) for g in store.orphaned_grants(conn)]
+        marks = Lookalikes.read(conn)
+        return [_row(g, marks) for g in store.orphaned_grants(conn)]
 
 
 def describe_grants_of(conn: Connection, *, group_ids: list[int], user_ids: list[int]) -> list[str]:

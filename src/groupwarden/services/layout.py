@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Connection
 
-from groupwarden.domain.errors import BadInput, NotFound
+from groupwarden.domain.errors import BadInput, Hint, NotFound, Remedy
+from groupwarden.domain.layout import Layout, LayoutGrant, parse_layout
 from groupwarden.domain.principals import Target, check_folder_name, check_workspace_id
-from groupwarden.domain.refs import TargetRef
-from groupwarden.domain.roles import Role
+from groupwarden.domain.refs import GroupRef, Principal, TargetRef
 from groupwarden.services import resolve
 from groupwarden.services.audit import hold_chain
 from groupwarden.services.context import Context
@@ -39,6 +36,9 @@ class FolderRow:
         """The folder as a typed target: what the services take."""
         return TargetRef(self.id, Target(self.workspace, self.name))
 
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "summary": self.summary, "grants": self.grants}
+
 
 @dataclass(slots=True)
 class WorkspaceRow:
@@ -48,6 +48,9 @@ class WorkspaceRow:
     #: The Windmill instance the workspace is linked to ("NAME (stand-in)" for the demo's
     #: stand-in); None for a local workspace.
     linked: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"id": self.id, "name": self.name, "folders": [f.to_dict() for f in self.folders]}
 
 
 def _add_workspace(conn: Connection, workspace_id: str, name: str | None) -> bool:
@@ -65,7 +68,7 @@ def _add_folder(conn: Connection, workspace_id: str, folder: str, summary: str |
     check_workspace_id(workspace_id)
     check_folder_name(folder)
     if store.workspace_name(conn, workspace_id) is None:
-        raise NotFound(f"no workspace {workspace_id!r}; add it first with `groupwarden workspace add`")
+        raise NotFound(f"no workspace {workspace_id!r}", hint=Hint(Remedy.ADD_WORKSPACE))
     current = store.folder_state(conn, workspace_id, folder)
     if current is not None:
         if summary is not None and current.summary != summary:
@@ -120,94 +123,72 @@ class LayoutResult:
         )
 
 
-def read_layout(path: Path) -> dict[str, Any]:
+def read_layout(path: Path) -> Layout:
+    """The layout file at path (TOML, or JSON by its suffix), checked whole; one line when it is not."""
     try:
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BadInput(f"cannot read layout file {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise BadInput(f"layout file {path} is not UTF-8 text") from None
-    try:
-        data = json.loads(raw) if path.suffix.lower() == ".json" else tomllib.loads(raw)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise BadInput(
-            f"layout file {path} is not valid {path.suffix.lstrip('.').upper() or 'TOML'}: {exc}"
-        ) from None
-    if not isinstance(data, dict):
-        raise BadInput(f"layout file {path}: the top level must be a table / object")
-    return data
+    return parse_layout(raw, json_format=path.suffix.lower() == ".json", where=f"layout file {path}")
 
 
-def _layout_entries(
-    data: dict[str, Any], where: str
-) -> list[tuple[str, str | None, list[tuple[str, str | None, list[tuple[str, str]]]]]]:
-    """Check the whole layout before anything is written; return it in plain tuples."""
-    spaces = data.get("workspaces")
-    if not isinstance(spaces, list):
-        raise BadInput(f"{where}: expected a list named 'workspaces'")
-    out = []
-    for i, space in enumerate(spaces):
-        at = f"{where}: workspaces[{i}]"
-        if not isinstance(space, dict) or not isinstance(space.get("id"), str):
-            raise BadInput(f"{at}: each workspace needs an 'id'")
-        check_workspace_id(space["id"])
-        _optional_text(space, "name", at)
-        folders = []
-        for j, folder in enumerate(_list_of(space, "folders", at)):
-            fat = f"{at}.folders[{j}]"
-            if not isinstance(folder, dict) or not isinstance(folder.get("name"), str):
-                raise BadInput(f"{fat}: each folder needs a 'name'")
-            check_folder_name(folder["name"])
-            _optional_text(folder, "summary", fat)
-            grants = []
-            for k, grant in enumerate(_list_of(folder, "grants", fat)):
-                gat = f"{fat}.grants[{k}]"
-                if (
-                    not isinstance(grant, dict)
-                    or not isinstance(grant.get("principal"), str)
-                    or not isinstance(grant.get("role"), str)
-                ):
-                    raise BadInput(f"{gat}: each grant needs a 'principal' and a 'role'")
-                grants.append((grant["principal"], grant["role"]))
-            folders.append((folder["name"], folder.get("summary"), grants))
-        out.append((space["id"], space.get("name"), folders))
-    return out
+def _resolve_principals(conn: Connection, layout: Layout, where: str) -> dict[str, Principal]:
+    """Every principal the layout names, resolved before anything is written.
 
-
-def _list_of(table: dict[str, Any], key: str, at: str) -> list[Any]:
-    value = table.get(key, [])
-    if not isinstance(value, list):
-        raise BadInput(f"{at}: '{key}' must be a list")
-    return value
-
-
-def _optional_text(table: dict[str, Any], key: str, at: str) -> None:
-    if not isinstance(table.get(key, ""), str):
-        raise BadInput(f"{at}: '{key}' must be text")
-
-
-def import_layout(ctx: Context, path: Path) -> LayoutResult:
-    """Create the workspaces, folders and grants of a layout file; running it twice changes nothing.
-
-    All or nothing: one bad entry (an unknown group, a bad role) and nothing is written.
+    Two entries on one target that name the same group or user in different ways (by name
+    and by upstream id) would say two things about one grant: refused, like a repeated name.
     """
-    data = read_layout(path)
-    entries = _layout_entries(data, f"layout file {path}")
+    resolved: dict[str, Principal] = {}
+    for target, grants in layout.targets():
+        seen: dict[tuple[str, int], LayoutGrant] = {}
+        for g in grants:
+            if g.principal not in resolved:
+                try:
+                    resolved[g.principal] = resolve.principal_in(conn, g.principal)
+                except BadInput as exc:
+                    raise BadInput(f"{where}: {g.at}: {exc}", hint=exc.hint) from None
+            ref = resolved[g.principal]
+            key = ("g" if isinstance(ref, GroupRef) else "u", ref.id)
+            if key in seen:
+                first = seen[key]
+                raise BadInput(
+                    f"{where}: {g.at}: {g.principal} and {first.principal} (at {first.at}) are the same"
+                    f" {'group' if key[0] == 'g' else 'user'} on {target}; keep one role"
+                )
+            seen[key] = g
+    return resolved
+
+
+def import_layout(ctx: Context, path: Path, *, confirm_last_admin: bool = False) -> LayoutResult:
+    """Create the workspaces, folders and grants (folder and item) of a layout file; running it
+    twice changes nothing.
+
+    All or nothing: the file is checked whole and every principal resolved before anything is
+    written; one bad entry (an unknown group, a bad role, a grant that would remove the last
+    admin unless confirm_last_admin) and nothing is written.
+    """
+    layout = read_layout(path)
+    where = f"layout file {path}"
     ctx.require_writable("importing a layout")
     result = LayoutResult()
     with write_transaction(ctx.engine) as conn:
         # Before any folder row is locked (a summary update locks one): see hold_chain.
         hold_chain(conn)
-        for space_id, space_name, folders in entries:
-            result.workspaces_added += _add_workspace(conn, space_id, space_name)
-            for folder, summary, grants in folders:
-                result.folders_added += _add_folder(conn, space_id, folder, summary)
-                where = resolve.target_in(conn, Target(space_id, folder))
-                for principal, role in grants:
-                    new = Role.parse(role)
-                    change = apply_grant(ctx, conn, resolve.principal_in(conn, principal), where, new)
-                    if change.changed:
-                        result.grants_changed += 1
-                    else:
-                        result.grants_unchanged += 1
+        principals = _resolve_principals(conn, layout, where)
+        for space in layout.workspaces:
+            result.workspaces_added += _add_workspace(conn, space.id, space.name)
+            for folder in space.folders:
+                result.folders_added += _add_folder(conn, space.id, folder.target.folder, folder.summary)
+        for target, grants in layout.targets():
+            at = resolve.target_in(conn, target)
+            for g in grants:
+                change = apply_grant(
+                    ctx, conn, principals[g.principal], at, g.role, confirm_last_admin=confirm_last_admin
+                )
+                if change.changed:
+                    result.grants_changed += 1
+                else:
+                    result.grants_unchanged += 1
     return result

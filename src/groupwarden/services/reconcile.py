@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from groupwarden.domain.directory import Delta, Snapshot, SourceGroup, SourceUser
-from groupwarden.domain.errors import MassDeletionRefused, SyncError
+from groupwarden.domain.errors import Hint, MassDeletionRefused, Remedy, SyncError
 from groupwarden.services.context import utcnow
 from groupwarden.store import sources
 from groupwarden.store import sync as cache
@@ -448,12 +448,13 @@ def reconcile_delta(
         wanted_members = {
             pack_pair(gid, uid)
             for m in group.user_members
-            if (uid := _member_id(plan.user_ids, gone_users, m, where, group.name, "user")) is not None
+            if (uid := _member_id(plan.user_ids, gone_users, m, source_name, group.name, "user")) is not None
         }
         wanted_nested = {
             pack_pair(gid, cid)
             for m in group.group_members
-            if (cid := _member_id(plan.group_ids, gone_groups, m, where, group.name, "group")) is not None
+            if (cid := _member_id(plan.group_ids, gone_groups, m, source_name, group.name, "group"))
+            is not None
         }
         plan.members_added |= wanted_members - members
         plan.nested_added |= wanted_nested - nested
@@ -480,16 +481,16 @@ def reconcile_delta(
 
 
 def _member_id(
-    ids: dict[str, int], gone: set[str], member: str, where: str, group: str, kind: str
+    ids: dict[str, int], gone: set[str], member: str, source_name: str, group: str, kind: str
 ) -> int | None:
     """The row id of a member the changes add; None when the changes also remove it."""
     found = ids.get(member)
     if found is not None or member in gone:
         return found
     raise SyncError(
-        f"{where}: group {group!r} gains {kind} {member!r}, which neither the cache nor the"
-        " changes contain; the changes are incomplete, sync aborted (`groupwarden sync --full`"
-        " starts afresh)"
+        f"{source_name}: delta: group {group!r} gains {kind} {member!r}, which neither the cache nor"
+        " the changes contain; the changes are incomplete, sync aborted; a full sync starts afresh",
+        hint=Hint(Remedy.FULL_SYNC, source_name),
     )
 
 

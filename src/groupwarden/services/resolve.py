@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from groupwarden.domain.errors import Ambiguous, NotFound
+from groupwarden.domain.errors import Ambiguous, BadInput, Hint, NotFound, Remedy
 from groupwarden.domain.principals import PrincipalRef, Target
 from groupwarden.domain.refs import GroupRef, Principal, TargetRef, UserRef, WindmillPrincipal
 from groupwarden.domain.windmill import check_owner
 from groupwarden.services.context import Context
+from groupwarden.services.directory import Lookalikes
 from groupwarden.services.windmill.matching import match_groups, match_users
 from groupwarden.store import directory, layout
 from groupwarden.store import windmill as windmill_store
@@ -25,11 +26,13 @@ def group_in(conn: Connection, name: str, *, include_removed: bool = False) -> G
     """A group by name or upstream id; several matches are refused with every candidate."""
     found = directory.find_groups(conn, name, include_removed=include_removed)
     if not found:
-        raise NotFound(f"no group named {name!r} (by name or upstream id); see `groupwarden groups`")
+        raise NotFound(f"no group named {name!r} (by name or upstream id)", hint=Hint(Remedy.LIST_GROUPS))
     if len(found) > 1:
         raise Ambiguous(
             "group", name, [f"{g.name}  (source {g.source}, upstream id {g.upstream_id})" for g in found]
         )
+    if found[0].upstream_id != name:
+        _refuse_lookalike("g", name, found[0].upstream_id, Lookalikes.read(conn, users=False))
     return found[0]
 
 
@@ -42,7 +45,21 @@ def user_in(conn: Connection, name: str, *, include_removed: bool = False) -> Us
         raise Ambiguous(
             "user", name, [f"{u.user_name}  (source {u.source}, upstream id {u.upstream_id})" for u in found]
         )
+    if found[0].upstream_id != name:
+        _refuse_lookalike("u", name, found[0].upstream_id, Lookalikes.read(conn, groups=False))
     return found[0]
+
+
+def _refuse_lookalike(kind: str, name: str, upstream_id: str, marks: Lookalikes) -> None:
+    """A name typed that reads like another (or mixes scripts) may not be the one meant:
+    refused, naming the upstream id that says it for sure."""
+    note = marks.note(kind, name)
+    if note is not None:
+        what = "group" if kind == "g" else "user"
+        raise BadInput(
+            f"refused: {what} name {name!r} {'mixes scripts' if note == 'mixed scripts' else note};"
+            f" to mean this {what}, give its upstream id: {kind}/{upstream_id}"
+        )
 
 
 def principal_in(conn: Connection, text: str, *, include_removed: bool = False) -> Principal:
@@ -60,9 +77,9 @@ def target_in(conn: Connection, text: str | Target) -> TargetRef:
     if found is not None:
         return TargetRef(found, where)
     if layout.workspace_name(conn, where.workspace) is None:
-        raise NotFound(f"no workspace {where.workspace!r}; add it with `groupwarden workspace add`")
+        raise NotFound(f"no workspace {where.workspace!r}", hint=Hint(Remedy.ADD_WORKSPACE))
     raise NotFound(
-        f"no folder {where.folder!r} in workspace {where.workspace!r}; add it with `groupwarden folder add`"
+        f"no folder {where.folder!r} in workspace {where.workspace!r}", hint=Hint(Remedy.ADD_FOLDER)
     )
 
 

@@ -43,6 +43,18 @@ class SyncReport:
     #: Worth telling the admin: a refused delta link, a scheduled full sync.
     notes: list[str] = field(default_factory=list)
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "dry_run": self.dry_run,
+            "mode": self.mode,
+            "notes": self.notes,
+            "run_id": self.run_id,
+            "users": self.users,
+            "groups": self.groups,
+            "diff": self.diff.to_dict(),
+        }
+
 
 def read_token(token_env: str | None, token_file: str | None) -> str | None:
     """The token from an environment variable or an owner-only file; never from anywhere else."""

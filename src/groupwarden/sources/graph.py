@@ -35,7 +35,7 @@ from groupwarden.domain.directory import (
     SourceUser,
     check_snapshot,
 )
-from groupwarden.domain.errors import SyncError
+from groupwarden.domain.errors import Hint, Remedy, SyncError
 from groupwarden.domain.secrets import register_secret
 from groupwarden.sources.base import Fetched, PageCounter, Previous, SeenIds
 from groupwarden.sources.common import identifier, parsed_pages_frozen
@@ -186,7 +186,8 @@ class Tokens:
             raise SyncError(
                 f"POST {where} refused the client credentials (HTTP {response.status_code}"
                 + (f": {detail}" if detail else "")
-                + "); check the tenant, --client-id and the client secret"
+                + "); check the tenant, the client id and the client secret",
+                hint=Hint(Remedy.GIVE_CLIENT_SECRET),
             )
         body = decode_json(response)
         token = body.get("access_token") if isinstance(body, dict) else None
@@ -508,7 +509,8 @@ class GraphSource:
                     raise DeltaRefused(f"HTTP {response.status_code} {code}".strip())
                 raise SyncError(
                     f"{where}: GET {safe_url(next_url)} failed with HTTP {response.status_code}"
-                    f" ({error_detail(response) or code}); run `groupwarden sync --full`"
+                    f" ({error_detail(response) or code})",
+                    hint=Hint(Remedy.FULL_SYNC, self.name),
                 )
             values = body.get("value") if isinstance(body, dict) else None
             if not isinstance(values, list):

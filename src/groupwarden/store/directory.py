@@ -52,6 +52,13 @@ def is_live(conn: Connection, table: str, row_id: int) -> bool:
     return found is not None
 
 
+def live_names(conn: Connection, table: str) -> list[str]:
+    """Every distinct name of the live groups (table instance_groups) or users (table users)."""
+    column = {"instance_groups": "name", "users": "user_name"}[table]
+    rows = conn.exec_driver_sql(f"SELECT DISTINCT {column} FROM {table} WHERE removed_at IS NULL")
+    return [str(name) for (name,) in rows]
+
+
 def nested_children(conn: Connection) -> dict[int, list[int]]:
     """group id -> the groups nested directly in it."""
     children: dict[int, list[int]] = defaultdict(list)

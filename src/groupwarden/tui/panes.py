@@ -37,7 +37,7 @@ class GroupsPane(ListPane):
         super().__init__(
             "1 Groups",
             [
-                Column("group", 28, lambda g: g.name),
+                Column("group", 28, lambda g: g.name if g.lookalike is None else f"{g.name} ⚠ {g.lookalike}"),
                 Column("source", 10, lambda g: g.source),
                 Column("direct", 6, lambda g: g.direct_members, "right"),
                 Column("eff.", 6, lambda g: g.effective_members, "right"),
@@ -76,7 +76,11 @@ class MembersPane(ListPane):
         super().__init__(
             "2 Members",
             [
-                Column("userName", 18, lambda m: m.user_name),
+                Column(
+                    "userName",
+                    18,
+                    lambda m: m.user_name if m.lookalike is None else f"{m.user_name} ⚠ {m.lookalike}",
+                ),
                 Column("display name", 18, lambda m: m.display_name),
                 Column("email", 22, lambda m: m.email),
                 Column("active", 6, lambda m: "yes" if m.active else "no", style=_inactive),

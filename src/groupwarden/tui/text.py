@@ -71,6 +71,7 @@ def tui_hint(exc: BaseException) -> str:
         " in the source's section of the config file",
         Remedy.ADD_WORKSPACE: "workspaces are added from the command line or a layout file",
         Remedy.ADD_FOLDER: "folders are added from the command line or a layout file",
+        Remedy.NEW_DATABASE: "restore into a new, empty database",
     }[exc.hint.remedy]
 
 

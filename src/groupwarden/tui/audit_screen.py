@@ -1,8 +1,10 @@
-"""The audit screen: sync runs with their diffs, role changes, orphaned grants, admins."""
+"""The audit screen: sync runs with their diffs, role changes, orphaned grants, admins, and what
+each linked Windmill instance gets wrong."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
@@ -14,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from groupwarden.tui import backend
-from groupwarden.tui.backend import Context, GrantRow, RunEvent, SyncDiff
+from groupwarden.tui.backend import Context, DriftReport, GrantRow, RunEvent, SyncDiff
 from groupwarden.tui.busy import Busy
 from groupwarden.tui.common import export_pane, show_help
 from groupwarden.tui.dialogs import ConfirmDialog
@@ -22,8 +24,86 @@ from groupwarden.tui.listpane import Column, ListPane
 from groupwarden.tui.messages import ChangeApplied, ChangeRefused, apply_change
 from groupwarden.tui.text import ago, plain, stamp
 
-TABS = ("runs", "changes", "orphans", "admins")
+TABS = ("runs", "changes", "orphans", "admins", "drift")
 NAMES_SHOWN = 8
+NO_WINDMILL = (
+    "no Windmill instance linked: link one with `groupwarden windmill pull --url URL --token-env VAR`"
+    " from a shell, then press r here"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DriftLine:
+    """One finding of a drift report, as a row of the drift tab (and of its export)."""
+
+    instance: str
+    kind: str
+    subject: str
+    where: str
+    detail: str
+
+
+def _emails(label: str, emails: list[str]) -> str:
+    more = f" and {len(emails) - NAMES_SHOWN:,} more" if len(emails) > NAMES_SHOWN else ""
+    return f"{label} ({len(emails)}): {', '.join(emails[:NAMES_SHOWN])}{more}"
+
+
+def drift_lines(reports: list[tuple[str, DriftReport]]) -> list[DriftLine]:
+    """Every finding of every instance, in the report's order; an instance with none says so."""
+    lines: list[DriftLine] = []
+    for instance, report in reports:
+        found: list[DriftLine] = []
+        for entry in report.dangling:
+            found.append(
+                DriftLine(
+                    instance,
+                    "dangling",
+                    entry.principal,
+                    entry.target,
+                    f"{entry.role} on this {entry.kind}; no group has this name now"
+                    " (a new group of that name would inherit it)",
+                )
+            )
+        for moved in report.membership_drift:
+            sides = (("missing in Windmill", moved.missing), ("extra in Windmill", moved.extra))
+            parts = [_emails(label, emails) for label, emails in sides if emails]
+            found.append(
+                DriftLine(
+                    instance,
+                    "membership",
+                    f"g/{moved.group}",
+                    f"IdP g/{moved.idp_group} ({moved.idp_source})",
+                    "; ".join(parts),
+                )
+            )
+        for group in report.unmatched:
+            side = "Windmill only" if group.side == "windmill" else "IdP only"
+            also = f"; candidates: {', '.join(group.candidates)}" if group.candidates else ""
+            found.append(DriftLine(instance, "unmatched", f"g/{group.group}", side, group.detail + also))
+        for entry in report.unknown_users:
+            workspace = entry.target.split("/", 1)[0]
+            found.append(
+                DriftLine(
+                    instance,
+                    "unknown user",
+                    entry.principal,
+                    entry.target,
+                    f"{entry.role} on this {entry.kind}; not a user of workspace {workspace}",
+                )
+            )
+        for auto in report.auto_add:
+            users = [m for m in auto.members if m.username is not None]
+            other = [f"{m.email} ({m.current_role} now)" for m in users if m.current_role != m.role]
+            detail = (
+                f"joins as {auto.role}: {len(auto.members)} members, {len(users)} of them users already"
+                if auto.group_exists
+                else f"joins as {auto.role}, but Windmill has no such instance group"
+            )
+            if other:
+                detail += f"; {', '.join(other[:NAMES_SHOWN])}"
+            found.append(DriftLine(instance, "auto-add", f"g/{auto.group}", auto.workspace, detail))
+        lines.extend(found or [DriftLine(instance, "none", "", "", "no drift found")])
+    return lines
 
 
 def run_summary(run: RunEvent) -> str:
@@ -60,6 +140,10 @@ def diff_text(run: RunEvent | None) -> Text:
     return out
 
 
+def _drift_style(line: DriftLine) -> str:
+    return {"none": "green", "auto-add": ""}.get(line.kind, "yellow")
+
+
 class AuditScreen(Screen[None]):
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
@@ -67,6 +151,7 @@ class AuditScreen(Screen[None]):
         Binding("2", "tab('changes')", "Role changes", show=False),
         Binding("3", "tab('orphans')", "Orphaned grants", show=False),
         Binding("4", "tab('admins')", "Admins", show=False),
+        Binding("5", "tab('drift')", "Windmill drift", show=False),
         Binding("w", "export", "Export"),
         Binding("c", "clean_up", "Clean up orphan"),
         Binding("r", "reload", "Reload", show=False),
@@ -142,6 +227,19 @@ class AuditScreen(Screen[None]):
                     empty="no admin on any folder",
                     id="admins-list",
                 )
+            with TabPane("5 Windmill drift", id="drift"):
+                yield ListPane(
+                    "What linked Windmill instances get wrong (from their last pull)",
+                    [
+                        Column("instance", 16, lambda d: d.instance),
+                        Column("kind", 12, lambda d: d.kind, style=_drift_style),
+                        Column("principal", 24, lambda d: d.subject),
+                        Column("where", 26, lambda d: d.where),
+                        Column("detail", 70, lambda d: d.detail),
+                    ],
+                    empty=NO_WINDMILL,
+                    id="drift-list",
+                )
         yield Busy(id="busy")
         yield Footer()
 
@@ -158,6 +256,7 @@ class AuditScreen(Screen[None]):
         self.list("changes").load(partial(backend.role_changes, ctx), keep_cursor=True)
         self.list("orphans").load(partial(backend.orphaned_grants, ctx), keep_cursor=True)
         self.list("admins").load(partial(backend.admins, ctx), keep_cursor=True)
+        self.list("drift").load(lambda: drift_lines(backend.windmill_drift(ctx)), keep_cursor=True)
 
     @property
     def tab(self) -> str:
@@ -213,7 +312,7 @@ class AuditScreen(Screen[None]):
     def _cleaned_up(self, message: ChangeApplied) -> None:
         message.stop()
         self.query_one(Busy).stop()
-        self.notify(message.change.describe(), markup=False)
+        self.notify(backend.change_text(message.change), markup=False)
         self.action_reload()
 
     @on(ChangeRefused)

@@ -8,13 +8,14 @@ When a service's signature changes, this module is the one to follow it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from groupwarden.config import Settings, SourceConfig
 from groupwarden.domain.directory import Progress
 from groupwarden.domain.refs import Principal, TargetRef
 from groupwarden.domain.roles import Role
-from groupwarden.services import access, audit, directory, export, grants, layout, resolve
+from groupwarden.services import access, audit, directory, export, grants, layout, resolve, windmill
 from groupwarden.services.access import Impact, TargetAccess, UserAccess
 from groupwarden.services.admins import AdminRow, admins_everywhere
 from groupwarden.services.audit import ChangeEvent, RunEvent
@@ -24,12 +25,14 @@ from groupwarden.services.grants import Change, GrantRow
 from groupwarden.services.layout import FolderRow, WorkspaceRow
 from groupwarden.services.reconcile import DeletionGuard, SyncDiff
 from groupwarden.services.sync import SyncReport
+from groupwarden.services.windmill import DriftReport
 
 __all__ = [
     "AdminRow",
     "Change",
     "ChangeEvent",
     "Context",
+    "DriftReport",
     "FolderRow",
     "GrantRow",
     "GroupRow",
@@ -42,6 +45,7 @@ __all__ = [
     "TargetAccess",
     "TargetRef",
     "UserAccess",
+    "WorkspaceLine",
     "WorkspaceRow",
 ]
 
@@ -70,10 +74,27 @@ def grants_of(ctx: Context, group: GroupRow) -> list[GrantRow]:
     return grants.group_grants(ctx, group.ref)
 
 
-def workspaces_and_folders(ctx: Context) -> list[WorkspaceRow | FolderRow]:
-    rows: list[WorkspaceRow | FolderRow] = []
+@dataclass(frozen=True, slots=True)
+class WorkspaceLine:
+    """A workspace in the folders pane: local, or linked to a Windmill instance."""
+
+    id: str
+    name: str
+    #: The instance it is linked to ("NAME", or "NAME (stand-in)"); None for a local workspace.
+    linked: str | None
+
+
+def workspaces_and_folders(ctx: Context) -> list[WorkspaceLine | FolderRow]:
+    links = windmill.workspace_links(ctx)
+    rows: list[WorkspaceLine | FolderRow] = []
     for space in layout.list_workspaces(ctx):
-        rows.append(space)
+        # WorkspaceRow.linked is being added to the services ("NAME" or "NAME (stand-in)"); until
+        # it is there, the listing of links says the same. The one place that reads it.
+        linked: str | None = getattr(space, "linked", None)
+        link = links.get(space.id)
+        if linked is None and link is not None:
+            linked = f"{link.instance} (stand-in)" if link.standin else link.instance
+        rows.append(WorkspaceLine(space.id, space.name, linked))
         rows.extend(space.folders)
     return rows
 
@@ -85,6 +106,14 @@ def folder_grants(ctx: Context, target: TargetRef) -> list[GrantRow]:
 def who_can(ctx: Context, target: TargetRef) -> list[UserAccess]:
     # WhoCan reads rows past its prefetch when indexed: read them all here, in the worker.
     return list(access.who_can(ctx, target).load_all())
+
+
+def access_note(row: UserAccess) -> str | None:
+    """What a who-can row on a linked folder notes (a membership Windmill and the IdP disagree on).
+
+    UserAccess.note is being added to the services; the one place that reads it."""
+    note: str | None = getattr(row, "note", None)
+    return note
 
 
 def access_of(ctx: Context, user: str) -> list[TargetAccess]:
@@ -126,6 +155,14 @@ def admins(ctx: Context) -> list[AdminRow]:
     return admins_everywhere(ctx)
 
 
+def windmill_drift(ctx: Context) -> list[tuple[str, DriftReport]]:
+    """What each linked Windmill instance gets wrong, with the instance's label; [] when none is linked."""
+    return [
+        (f"{row.name} (stand-in)" if row.standin else row.name, windmill.drift(ctx, row.name))
+        for row in windmill.list_instances(ctx)
+    ]
+
+
 # Changes
 
 
@@ -152,6 +189,18 @@ def revoke(ctx: Context, grant: GrantRow, *, confirm_last_admin: bool) -> Change
         expected=grant.role,
         confirm_last_admin=confirm_last_admin,
     )
+
+
+def change_text(change: Change) -> str:
+    """What the status line says about a change made.
+
+    Change.windmill (the instance a change was written to) is being added to the services; the
+    one place that reads it."""
+    instance: str | None = getattr(change, "windmill", None)
+    text = change.describe()
+    if instance and "applied to windmill" not in text:
+        text += f" (applied to windmill {instance})"
+    return text
 
 
 def sync(

@@ -215,7 +215,7 @@ class MainScreen(Screen[None]):
             self.members.show_group(row)
             self.acl.show_group(row)
         elif isinstance(row, FolderRow):
-            self.acl.show_folder(row.ref)
+            self.acl.show_folder(row.ref, self.folders.link_of(row.workspace))
 
     @on(ListPane.Opened)
     def _opened(self, event: ListPane.Opened) -> None:
@@ -312,7 +312,7 @@ class MainScreen(Screen[None]):
     def _changed(self, change: Change | None) -> None:
         if change is None:
             return
-        self.notify(change.describe(), markup=False, timeout=8)
+        self.notify(backend.change_text(change), markup=False, timeout=8)
         self.action_reload()
 
     def action_revoke(self) -> None:

@@ -24,11 +24,15 @@ class LoadRequest:
     """One load of a list pane: a newer request supersedes an older one (see ListPane.load)."""
 
     serial: int
-    columns: Sequence[Any] | None
+    # The pane's columns for these rows: fixed, or chosen from the rows once they are read.
+    columns: Sequence[Any] | Callable[[Sequence[Any]], Sequence[Any]] | None
     empty: str | None
     keep_cursor: bool
     # The call that reads every row, when this load reads only a first page.
     rest: Callable[[], Sequence[Any]] | None
+
+    def columns_for(self, rows: Sequence[Any]) -> Sequence[Any] | None:
+        return self.columns(rows) if callable(self.columns) else self.columns
 
 
 class LoadFinished(Message):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -106,9 +107,37 @@ def drift_lines(reports: list[tuple[str, DriftReport]]) -> list[DriftLine]:
     return lines
 
 
+def is_pull(diff: dict[str, Any]) -> bool:
+    """A Windmill pull's run (its diff is a WindmillDiff's), not an IdP sync's."""
+    return "workspaces_linked" in diff
+
+
+def _count(diff: dict[str, Any], key: str) -> int:
+    # A long list is stored cut; 'truncated' keeps its full length.
+    full: int = diff.get("truncated", {}).get(key, len(diff.get(key) or ()))
+    return full
+
+
+def pull_summary(diff: dict[str, Any]) -> str:
+    def n(key: str) -> int:
+        return _count(diff, key)
+
+    if not any(n(key) for key in diff if key != "truncated"):
+        return "no changes"
+    return (
+        f"workspaces: {n('workspaces_linked')} linked, {n('workspaces_unlinked')} unlinked;"
+        f" folders: {n('folders_added')} added, {n('folders_removed')} removed;"
+        f" ACL entries: {n('acl_added')} added, {n('acl_changed')} changed, {n('acl_removed')} removed;"
+        f" groups: {n('groups_added')} added, {n('groups_removed')} removed;"
+        f" users: {n('users_added')} added, {n('users_removed')} removed"
+    )
+
+
 def run_summary(run: RunEvent) -> str:
     if run.error:
         return run.error
+    if is_pull(run.diff):
+        return pull_summary(run.diff)
     return SyncDiff.from_dict(run.diff).summary()
 
 
@@ -120,14 +149,30 @@ def diff_text(run: RunEvent | None) -> Text:
     if run.error:
         out.append_text(plain(run.error))
         return out
-    diff = SyncDiff.from_dict(run.diff)
-    out.append_text(plain(diff.summary()))
 
-    def names(label: str, items: list[str]) -> None:
+    def names(label: str, items: list[str], total: int | None = None) -> None:
         if items:
-            more = f" and {len(items) - NAMES_SHOWN:,} more" if len(items) > NAMES_SHOWN else ""
+            total = len(items) if total is None else total
+            more = f" and {total - NAMES_SHOWN:,} more" if total > NAMES_SHOWN else ""
             out.append(f"\n{label}: ", style="bold")
             out.append_text(plain(", ".join(items[:NAMES_SHOWN]) + more))
+
+    if is_pull(run.diff):
+        pulled = run.diff
+        out.append_text(plain(pull_summary(pulled)))
+        for key in ("workspaces_linked", "workspaces_unlinked", "folders_added", "folders_removed"):
+            names(key.replace("_", " "), [str(v) for v in pulled.get(key) or ()], _count(pulled, key))
+        for key in ("acl_added", "acl_changed", "acl_removed"):
+            changes = [
+                f"{c['principal']} on {c['target']} {c['before'] or 'none'} -> {c['after'] or 'none'}"
+                for c in pulled.get(key) or ()
+            ]
+            names(key.replace("_", " ").replace("acl", "ACL"), changes, _count(pulled, key))
+        for key in ("groups_added", "groups_removed", "users_added", "users_removed"):
+            names(key.replace("_", " "), [str(v) for v in pulled.get(key) or ()], _count(pulled, key))
+        return out
+    diff = SyncDiff.from_dict(run.diff)
+    out.append_text(plain(diff.summary()))
 
     names("groups added", diff.groups_added)
     names("groups renamed", [f"{a} -> {b}" for a, b in diff.groups_renamed])
@@ -137,6 +182,19 @@ def diff_text(run: RunEvent | None) -> Text:
     names("members added", [f"{g} +{len(us)}" for g, us in sorted(diff.members_added.items())])
     names("members removed", [f"{g} -{len(us)}" for g, us in sorted(diff.members_removed.items())])
     names("grants orphaned", diff.orphaned_grants)
+    return out
+
+
+def drift_text(line: DriftLine | None) -> Text:
+    """The whole finding of the highlighted row: the table cuts its cells."""
+    if line is None:
+        return Text("select a finding to read it whole", style="dim")
+    out = Text()
+    out.append_text(plain(f"{line.kind}: {line.subject or line.instance}", style="bold"))
+    if line.where:
+        out.append_text(plain(f" ({line.where})"))
+    out.append("\n")
+    out.append_text(plain(f"{line.detail}\nWindmill instance {line.instance}"))
     return out
 
 
@@ -231,15 +289,17 @@ class AuditScreen(Screen[None]):
                 yield ListPane(
                     "What linked Windmill instances get wrong (from their last pull)",
                     [
-                        Column("instance", 16, lambda d: d.instance),
                         Column("kind", 12, lambda d: d.kind, style=_drift_style),
-                        Column("principal", 24, lambda d: d.subject),
-                        Column("where", 26, lambda d: d.where),
+                        Column("principal", 22, lambda d: d.subject),
+                        Column("where", 22, lambda d: d.where),
                         Column("detail", 70, lambda d: d.detail),
+                        Column("instance", 20, lambda d: d.instance),
                     ],
                     empty=NO_WINDMILL,
                     id="drift-list",
+                    classes="audit-list",
                 )
+                yield Static(drift_text(None), id="drift-detail")
         yield Busy(id="busy")
         yield Footer()
 
@@ -269,6 +329,13 @@ class AuditScreen(Screen[None]):
     @on(TabbedContent.TabActivated)
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
         self.call_after_refresh(self.list(self.tab).focus_table)
+
+    @on(ListPane.Chosen, "#drift-list")
+    @on(ListPane.Loaded, "#drift-list")
+    def _drift_chosen(self) -> None:
+        line = self.list("drift").current()
+        shown = line if isinstance(line, DriftLine) else None
+        self.query_one("#drift-detail", Static).update(drift_text(shown))
 
     @on(ListPane.Chosen, "#runs-list")
     @on(ListPane.Loaded, "#runs-list")

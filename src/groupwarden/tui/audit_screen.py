@@ -194,7 +194,9 @@ def drift_text(line: DriftLine | None) -> Text:
     if line.where:
         out.append_text(plain(f" ({line.where})"))
     out.append("\n")
-    out.append_text(plain(f"{line.detail}\nWindmill instance {line.instance}"))
+    out.append_text(plain(line.detail))
+    out.append("\n")
+    out.append_text(plain(f"Windmill instance {line.instance}", style="dim"))
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import tomllib
 from collections.abc import Iterator
 from importlib.resources import files
@@ -17,6 +18,7 @@ from sqlalchemy import text
 from groupwarden.demo import TOKEN_ENV, DemoSession, load_organisation, prepare_demo
 from groupwarden.demo import windmill as demo_windmill
 from groupwarden.demo.server import start_scim_server
+from groupwarden.demo.windmill_server import WindmillStandIn
 from groupwarden.domain.errors import BadInput
 from groupwarden.services.directory import list_groups
 from groupwarden.services.layout import list_workspaces
@@ -292,3 +294,24 @@ def test_demo_close_stops_the_standin_and_clears_its_token(tmp_path: Path) -> No
     assert demo_windmill.TOKEN_ENV not in os.environ
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/api/groups/list", timeout=5)
+
+
+def test_standin_holds_a_request_until_released() -> None:
+    with WindmillStandIn() as standin:
+        held = standin.hold("GET", "/api/groups/list")
+        headers = {"Authorization": f"Bearer {standin.superadmin_token}"}
+        answers: list[httpx.Response] = []
+        waiting = threading.Thread(
+            target=lambda: answers.append(
+                httpx.get(f"{standin.url}/api/groups/list", headers=headers, timeout=30)
+            )
+        )
+        waiting.start()
+        assert held.arrived.wait(10)
+        # Other calls are answered while one is held.
+        other = httpx.get(f"{standin.url}/api/workspaces/list_as_superadmin", headers=headers, timeout=10)
+        assert other.status_code == 200
+        assert not answers
+        held.release()
+        waiting.join(10)
+        assert [a.status_code for a in answers] == [200]

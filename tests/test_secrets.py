@@ -112,3 +112,20 @@ def stored_runs(db_url: str) -> list[RunEvent]:
         return sync_runs(ctx)
     finally:
         ctx.close()
+
+
+def test_a_megabyte_error_is_stored_cut_with_a_marker(ctx: Context) -> None:
+    from groupwarden.services.audit import record_run, sync_runs
+    from groupwarden.store.db import write_transaction
+
+    huge = "group " + "x" * 1_000_000 + " has no id"
+    with write_transaction(ctx.engine) as conn:
+        now = ctx.clock()
+        record_run(
+            conn, source_name="corp", actor=ctx.actor, now=now, started_at=now, outcome="failed", error=huge
+        )
+    stored = sync_runs(ctx)[0].error
+    assert stored is not None
+    assert len(stored) < 1_100
+    assert stored.startswith("group xxx")
+    assert stored.endswith("more characters cut]")

@@ -40,9 +40,16 @@ def _canonical(value: object) -> object:
     return value
 
 
+#: Chained only when set, after the others: events without it keep the hashes they were
+#: written with.
+OPTIONAL_FIELDS = ("applied_to",)
+
+
 def link_hash(previous: str, fields: Mapping[str, object]) -> str:
     """sha256 over the previous hash and the event's chained fields, as canonical JSON."""
-    body = [previous, [_canonical(fields[name]) for name in CHAINED_FIELDS]]
+    values = [_canonical(fields[name]) for name in CHAINED_FIELDS]
+    values += [[name, fields[name]] for name in OPTIONAL_FIELDS if fields.get(name) is not None]
+    body = [previous, values]
     encoded = json.dumps(body, ensure_ascii=True, separators=(",", ":"))
     return hashlib.sha256(encoded.encode("ascii")).hexdigest()
 

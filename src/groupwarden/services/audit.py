@@ -40,8 +40,13 @@ def record_change(
     principal: str,
     before: Role | None,
     after: Role | None,
+    *,
+    applied_to: str | None = None,
 ) -> None:
-    """Write one role-change event; the caller's transaction makes it land with the change."""
+    """Write one role-change event; the caller's transaction makes it land with the change.
+
+    applied_to names the Windmill instance that took the change, for a write-through.
+    """
     store.append_change(
         conn,
         at=now,
@@ -53,6 +58,7 @@ def record_change(
         principal=principal,
         before=None if before is None else before.label,
         after=None if after is None else after.label,
+        applied_to=applied_to,
     )
 
 
@@ -93,9 +99,14 @@ class ChangeEvent:
     after: str | None
     # The database role the server enforced (PostgreSQL); None on SQLite.
     db_role: str | None = None
+    #: The Windmill instance the change was written through to; None for a store-only change.
+    applied_to: str | None = None
 
     def describe(self) -> str:
-        return f"{self.principal} on {self.target}: {self.before or 'none'} -> {self.after or 'none'}"
+        applied = f" (applied to windmill {self.applied_to})" if self.applied_to else ""
+        return (
+            f"{self.principal} on {self.target}: {self.before or 'none'} -> {self.after or 'none'}{applied}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +122,7 @@ class ChangeEvent:
             "principal": self.principal,
             "before": self.before,
             "after": self.after,
+            "applied_to": self.applied_to,
         }
 
 
@@ -202,4 +214,5 @@ def _change_event(r: store.ChangeRow) -> ChangeEvent:
         r.before,
         r.after,
         r.actor_db_role,
+        r.applied_to,
     )

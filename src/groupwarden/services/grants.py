@@ -13,13 +13,15 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from groupwarden.domain.errors import GroupwardenError, NeedsConfirmation, NotFound, StaleView
-from groupwarden.domain.refs import GroupRef, Principal, TargetRef
+from groupwarden.domain.errors import BadInput, GroupwardenError, NeedsConfirmation, NotFound, StaleView
+from groupwarden.domain.refs import GroupRef, Principal, TargetRef, WindmillPrincipal
 from groupwarden.domain.roles import Role, role_label
 from groupwarden.services.audit import hold_chain, last_change_of, record_change
 from groupwarden.services.context import Context
+from groupwarden.services.windmill import write as windmill_write
 from groupwarden.store import directory as directory_store
 from groupwarden.store import grants as store
+from groupwarden.store import windmill as windmill_store
 from groupwarden.store.db import lock_row, write_transaction
 
 
@@ -138,19 +140,58 @@ def _check_last_admin(
         )
 
 
+def _local_only(conn: Connection, principal: Principal, target: TargetRef) -> None:
+    """Refuse a store-only change on a linked workspace: Windmill holds its grants."""
+    linked = windmill_store.workspace_instance(conn, target.target.workspace)
+    if linked is not None:
+        raise BadInput(
+            f"workspace {target.target.workspace} is linked to windmill {linked.name}: its roles change"
+            f" in Windmill; name {principal.principal} as that workspace knows it (resolve.principal_on)"
+        )
+
+
+def _windmill_change(
+    ctx: Context,
+    who: WindmillPrincipal,
+    target: TargetRef,
+    after: Role | None,
+    expected: Expected,
+    confirm_last_admin: bool,
+    conn: Connection | None = None,
+) -> Change:
+    before, after = windmill_write.write_through(
+        ctx,
+        who,
+        target,
+        after,
+        expected=expected,
+        any_role=ANY,
+        confirm_last_admin=confirm_last_admin,
+        conn=conn,
+    )
+    return Change(str(target), who.owner, before, after)
+
+
 def apply_grant(
     ctx: Context,
     conn: Connection,
-    principal: Principal,
+    principal: Principal | WindmillPrincipal,
     target: TargetRef,
     role: Role | str,
     *,
     expected: Expected = ANY,
     confirm_last_admin: bool = False,
 ) -> Change:
-    """Grant or change a role inside the caller's write transaction."""
+    """Grant or change a role inside the caller's write transaction.
+
+    On a linked workspace (a WindmillPrincipal) Windmill is written first, while the
+    caller's transaction is open; a failure then rolls the caller's store writes back too.
+    """
     ctx.require_writable("granting a role")
     new = role if isinstance(role, Role) else Role.parse(role)
+    if isinstance(principal, WindmillPrincipal):
+        return _windmill_change(ctx, principal, target, new, expected, confirm_last_admin, conn)
+    _local_only(conn, principal, target)
     current = _look(conn, target, principal, expected, live_only=True)
     shown, label = str(target), principal.principal
     before = None if current is None else current.role
@@ -175,17 +216,23 @@ def apply_grant(
 
 def grant(
     ctx: Context,
-    principal: Principal,
+    principal: Principal | WindmillPrincipal,
     target: TargetRef,
     role: Role | str,
     *,
     expected: Expected = ANY,
     confirm_last_admin: bool = False,
 ) -> Change:
-    """Give principal role on target, or change the role it has there."""
+    """Give principal role on target, or change the role it has there.
+
+    On a linked workspace (a WindmillPrincipal, from resolve.principal_on) the change is
+    written through to Windmill first (services.windmill.write).
+    """
     if not isinstance(role, Role):
         role = Role.parse(role)
     ctx.require_writable("granting a role")
+    if isinstance(principal, WindmillPrincipal):
+        return _windmill_change(ctx, principal, target, role, expected, confirm_last_admin)
     with write_transaction(ctx.engine) as conn:
         return apply_grant(
             ctx, conn, principal, target, role, expected=expected, confirm_last_admin=confirm_last_admin
@@ -194,7 +241,7 @@ def grant(
 
 def revoke(
     ctx: Context,
-    principal: Principal,
+    principal: Principal | WindmillPrincipal,
     target: TargetRef,
     *,
     expected: Expected = ANY,
@@ -202,8 +249,11 @@ def revoke(
 ) -> Change:
     """Remove principal's grant on target. Orphaned grants (removed groups) can be revoked too."""
     ctx.require_writable("revoking a role")
+    if isinstance(principal, WindmillPrincipal):
+        return _windmill_change(ctx, principal, target, None, expected, confirm_last_admin)
     shown, label = str(target), principal.principal
     with write_transaction(ctx.engine) as conn:
+        _local_only(conn, principal, target)
         current = _look(conn, target, principal, expected, live_only=False)
         if current is None:
             raise GroupwardenError(f"{label} has no grant on {shown}; nothing to revoke")

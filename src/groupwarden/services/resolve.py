@@ -12,9 +12,13 @@ from sqlalchemy import Connection
 
 from groupwarden.domain.errors import Ambiguous, NotFound
 from groupwarden.domain.principals import PrincipalRef, Target
-from groupwarden.domain.refs import GroupRef, Principal, TargetRef, UserRef
+from groupwarden.domain.refs import GroupRef, Principal, TargetRef, UserRef, WindmillPrincipal
+from groupwarden.domain.windmill import check_owner
 from groupwarden.services.context import Context
+from groupwarden.services.windmill.matching import match_groups, match_users
 from groupwarden.store import directory, layout
+from groupwarden.store import windmill as windmill_store
+from groupwarden.store.windmill import IdpGroupRow
 
 
 def group_in(conn: Connection, name: str, *, include_removed: bool = False) -> GroupRef:
@@ -82,3 +86,116 @@ def target(ctx: Context, text: str) -> TargetRef:
     Target.parse(text)
     with ctx.engine.connect() as conn:
         return target_in(conn, text)
+
+
+# --- principals on a linked workspace -----------------------------------------------------------
+
+
+def principal_on(conn: Connection, text: str, target: TargetRef) -> Principal | WindmillPrincipal:
+    """g/<group> or u/<user> as target's workspace knows it.
+
+    On a local workspace, what principal_in gives. On a workspace linked to Windmill, the
+    Windmill principal its ACLs hold: g/NAME is a Windmill group of that name (instance or
+    workspace group) or the IdP group (by name or upstream id) matched to an instance group;
+    u/NAME is a workspace username, or an IdP userName whose email is a workspace user's.
+    Users are always answered as u/<workspace username>: Windmill's ACLs never hold emails.
+    """
+    ref = PrincipalRef.parse(text)
+    workspace = target.target.workspace
+    instance = windmill_store.workspace_instance(conn, workspace)
+    if instance is None:
+        return principal_in(conn, text)
+    if ref.kind == "g":
+        return _windmill_group(conn, instance.id, instance.name, workspace, ref.name)
+    return _windmill_user(conn, instance.name, workspace, ref.name)
+
+
+def _idp_group(row: IdpGroupRow) -> GroupRef:
+    return GroupRef(row.id, row.name, row.upstream_id, row.source)
+
+
+def _windmill_group(
+    conn: Connection, instance_id: int, instance: str, workspace: str, name: str
+) -> WindmillPrincipal:
+    groups = windmill_store.instance_groups_of(conn, instance_id)
+    matches = match_groups(groups, windmill_store.idp_groups(conn))
+    if name in matches or name in windmill_store.workspace_group_names(conn, workspace):
+        # Instance and workspace groups share Windmill's g/ namespace: one owner string either way.
+        found = matches.get(name)
+        return WindmillPrincipal(
+            instance,
+            workspace,
+            f"g/{name}",
+            None if found is None or found.idp is None else _idp_group(found.idp),
+        )
+    idp = directory.find_groups(conn, name, include_removed=False)
+    if not idp and windmill_store.acl_names(conn, workspace, f"g/{name}"):
+        # A deleted group's grants stay in Windmill's ACLs: naming it is how they are revoked.
+        return WindmillPrincipal(instance, workspace, check_owner(f"g/{name}"))
+    if not idp:
+        raise NotFound(
+            f"no group named {name!r} in workspace {workspace} of windmill {instance}"
+            " (neither a Windmill group nor an IdP group by name or upstream id)"
+        )
+    if len(idp) > 1:
+        raise Ambiguous(
+            "group", name, [f"{g.name}  (source {g.source}, upstream id {g.upstream_id})" for g in idp]
+        )
+    wanted = idp[0].id
+    held = [m.windmill for m in matches.values() if m.idp is not None and m.idp.id == wanted]
+    if not held:
+        raise NotFound(
+            f"IdP group {idp[0].name!r} has no Windmill group in windmill {instance}"
+            " (no instance group with its upstream id as external_id, or with its normalised name);"
+            " see `groupwarden windmill drift`"
+        )
+    if len(held) > 1:
+        raise Ambiguous("group", name, [f"g/{w}  (Windmill instance group)" for w in sorted(held)])
+    return WindmillPrincipal(instance, workspace, check_owner(f"g/{held[0]}"), idp[0])
+
+
+def _windmill_user(conn: Connection, instance: str, workspace: str, name: str) -> WindmillPrincipal:
+    users = windmill_store.workspace_users(conn, workspace)
+    by_username = {u.username: u for u in users}
+    if name in by_username:
+        email = by_username[name].email
+        matched = match_users([email], windmill_store.idp_users_with_email(conn, email))[email]
+        idp = (
+            None if matched is None else directory.find_users(conn, matched.user_name, include_removed=False)
+        )
+        ref = next((u for u in idp or [] if u.id == matched.id), None) if matched else None
+        return WindmillPrincipal(instance, workspace, check_owner(f"u/{name}"), ref)
+    idp_users = directory.find_users(conn, name, include_removed=False)
+    if not idp_users:
+        raise NotFound(
+            f"no user named {name!r} in workspace {workspace} of windmill {instance}"
+            " (neither a workspace username nor an IdP userName)"
+        )
+    if len(idp_users) > 1:
+        raise Ambiguous(
+            "user",
+            name,
+            [f"{u.user_name}  (source {u.source}, upstream id {u.upstream_id})" for u in idp_users],
+        )
+    person = idp_users[0]
+    emails = {
+        e.strip().lower()
+        for row in windmill_store.idp_users(conn, [person.id])
+        for e in row.emails.split("\n")
+        if e.strip()
+    }
+    held = [u for u in users if u.email.strip().lower() in emails]
+    if not held:
+        raise NotFound(
+            f"user {person.user_name!r} is not a user of workspace {workspace} in windmill {instance}"
+            " (no workspace user has their email)"
+        )
+    if len(held) > 1:
+        raise Ambiguous("user", name, [f"u/{u.username}  ({u.email})" for u in held])
+    return WindmillPrincipal(instance, workspace, check_owner(f"u/{held[0].username}"), person)
+
+
+def principal_on_target(ctx: Context, text: str, target: TargetRef) -> Principal | WindmillPrincipal:
+    PrincipalRef.parse(text)
+    with ctx.engine.connect() as conn:
+        return principal_on(conn, text, target)

@@ -30,6 +30,7 @@ class ChangeRow(NamedTuple):
     after: str | None
     prev_hash: str | None
     event_hash: str | None
+    applied_to: str | None
 
 
 class RunRow(NamedTuple):
@@ -74,6 +75,7 @@ def append_change(
     principal: str,
     before: str | None,
     after: str | None,
+    applied_to: str | None = None,
 ) -> None:
     """Append one role-change event to the chain, inside the caller's write transaction.
 
@@ -92,6 +94,7 @@ def append_change(
         "principal": principal,
         "before": before,
         "after": after,
+        "applied_to": applied_to,
     }
     previous = conn.execute(
         select(AuditEvent.event_hash).order_by(AuditEvent.id.desc()).limit(1)

@@ -176,6 +176,8 @@ class AuditEvent(Base):
     # The hash chain (domain/audit_chain.py): the previous event's hash, and this event's.
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     event_hash: Mapped[str | None] = mapped_column(String(64))
+    # The Windmill instance a change was written through to; None for a change of the store only.
+    applied_to: Mapped[str | None] = mapped_column(String(200))
 
 
 class SyncRun(Base):

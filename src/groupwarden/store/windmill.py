@@ -612,3 +612,109 @@ def granted_group_ids(conn: Connection) -> set[int]:
     """The IdP groups that hold a grant in the store's own grants table."""
     rows = conn.execute(text("SELECT DISTINCT group_id FROM grants WHERE group_id IS NOT NULL")).all()
     return {int(r[0]) for r in rows}
+
+
+# --- reads and writes of one target, for a write-through -------------------------------------
+
+
+def workspace_instance(conn: Connection, workspace: str) -> InstanceRow | None:
+    """The instance a workspace is linked to; None for a local workspace."""
+    row = conn.execute(
+        text(
+            "SELECT i.id, i.name, i.url, i.token_env, i.token_file, i.ca_bundle, i.standin, i.last_pull_at"
+            " FROM windmill_instances i JOIN workspaces w ON w.windmill_instance_id = i.id WHERE w.id = :w"
+        ),
+        {"w": workspace},
+    ).first()
+    return None if row is None else _instance(row)
+
+
+def item_kind(conn: Connection, workspace: str, path: str) -> list[str]:
+    """Windmill's ACL kinds of the pulled items at path (one, unless two kinds share a path)."""
+    rows = conn.execute(
+        text("SELECT kind FROM windmill_items WHERE workspace_id = :w AND path = :p ORDER BY kind"),
+        {"w": workspace, "p": path},
+    ).all()
+    return [str(r[0]) for r in rows]
+
+
+def workspace_users(conn: Connection, workspace: str) -> list[UserRow]:
+    rows = conn.execute(
+        text(
+            "SELECT workspace_id, username, email, is_admin, operator, disabled FROM windmill_users"
+            " WHERE workspace_id = :w ORDER BY username"
+        ),
+        {"w": workspace},
+    ).all()
+    return [UserRow(str(r[0]), str(r[1]), str(r[2]), bool(r[3]), bool(r[4]), bool(r[5])) for r in rows]
+
+
+def instance_groups_of(conn: Connection, instance_id: int) -> list[InstanceGroupRow]:
+    """The instance's groups, without their emails (matching needs names and external ids only)."""
+    rows = conn.execute(
+        text(
+            "SELECT name, summary, external_id FROM windmill_instance_groups WHERE instance_id = :i"
+            " ORDER BY name"
+        ),
+        {"i": instance_id},
+    ).all()
+    return [InstanceGroupRow(str(r[0]), r[1], r[2], ()) for r in rows]
+
+
+def workspace_group_names(conn: Connection, workspace: str) -> list[str]:
+    rows = conn.execute(
+        text("SELECT name FROM windmill_workspace_groups WHERE workspace_id = :w ORDER BY name"),
+        {"w": workspace},
+    ).all()
+    return [str(r[0]) for r in rows]
+
+
+def target_acl(conn: Connection, workspace: str, folder: str, kind: str, path: str) -> dict[str, str]:
+    """principal -> role on one folder (kind 'folder', path '') or item, as last stored."""
+    rows = conn.execute(
+        text(
+            "SELECT principal, role FROM windmill_acl WHERE workspace_id = :w AND folder = :f AND kind = :k"
+            " AND path = :p"
+        ),
+        {"w": workspace, "f": folder, "k": kind, "p": path},
+    )
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def replace_target_acl(
+    conn: Connection, workspace: str, folder: str, kind: str, path: str, roles: dict[str, str]
+) -> None:
+    """Make the stored ACL of one folder (kind 'folder', path '') or item exactly roles."""
+    conn.execute(
+        text("DELETE FROM windmill_acl WHERE workspace_id = :w AND folder = :f AND kind = :k AND path = :p"),
+        {"w": workspace, "f": folder, "k": kind, "p": path},
+    )
+    bulk.insert_rows(
+        conn,
+        "windmill_acl",
+        ("workspace_id", "folder", "kind", "path", "principal", "role"),
+        [(workspace, folder, kind, path, principal, role) for principal, role in sorted(roles.items())],
+    )
+
+
+def idp_users_with_email(conn: Connection, email: str) -> list[IdpUserRow]:
+    """Live IdP users whose emails may hold email (any case); the caller checks the exact match."""
+    rows = conn.execute(
+        text(
+            "SELECT id, user_name, emails, active FROM users WHERE removed_at IS NULL"
+            " AND LOWER(emails) LIKE :p ORDER BY id"
+        ),
+        # Wildcards in an email only widen the search; a backslash (LIKE's escape) matches any one
+        # character instead. The caller compares the emails exactly.
+        {"p": "%" + email.lower().replace("\\", "_") + "%"},
+    ).all()
+    return [IdpUserRow(int(r[0]), str(r[1]), str(r[2] or ""), bool(r[3])) for r in rows]
+
+
+def acl_names(conn: Connection, workspace: str, principal: str) -> bool:
+    """Whether any stored ACL entry of the workspace names principal (a deleted group's, say)."""
+    row = conn.execute(
+        text("SELECT 1 FROM windmill_acl WHERE workspace_id = :w AND principal = :p LIMIT 1"),
+        {"w": workspace, "p": principal},
+    ).first()
+    return row is not None

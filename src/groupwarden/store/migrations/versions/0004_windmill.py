@@ -14,6 +14,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # The Windmill instance a role change was written through to (nullable: older events have none).
+    op.add_column("audit_events", sa.Column("applied_to", sa.String(200), nullable=True))
     op.create_table(
         "windmill_instances",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -154,6 +156,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Plain DROP COLUMN (SQLite 3.35+): a batch copy of the table would lose its triggers.
+    op.drop_column("audit_events", "applied_to")
     for table in (
         "windmill_workspace_digests",
         "windmill_auto_add",

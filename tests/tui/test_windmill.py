@@ -142,14 +142,6 @@ async def start_grant(pilot: Any, target: str, principal: str) -> GrantDialog:
     return dialog
 
 
-WRITE_THROUGH = pytest.mark.xfail(
-    strict=True,
-    reason="grant/revoke on a linked workspace are written through to Windmill by the wmwrite branch;"
-    " until it is merged they do not reach the stand-in (remove this mark then)",
-)
-
-
-@WRITE_THROUGH
 async def test_keys_answer_while_a_grant_waits_on_windmill(
     linked_ctx: Context, tmp_path: Path, standin: WindmillStandIn
 ) -> None:
@@ -167,11 +159,12 @@ async def test_keys_answer_while_a_grant_waits_on_windmill(
         finally:
             held.release()
         await settle(pilot)
-        assert isinstance(pilot.app.screen, type(main(pilot.app)))
-    assert any(r.startswith("POST /api/w/wm/") for r in standin.requests)
+        main(pilot.app)
+        said = [n.message for n in pilot.app._notifications]
+        assert "u/farid: none -> writer on wm/reports (applied to windmill corp-wm)" in said
+    assert standin.workspaces["wm"].folders["reports"]["extra_perms"]["u/farid"] is True
 
 
-@WRITE_THROUGH
 async def test_the_dialog_shows_windmills_refusal_on_one_line(
     linked_ctx: Context, tmp_path: Path, standin: WindmillStandIn
 ) -> None:

@@ -381,7 +381,7 @@ class AuditScreen(Screen[None]):
     def _cleaned_up(self, message: ChangeApplied) -> None:
         message.stop()
         self.query_one(Busy).stop()
-        self.notify(backend.change_text(message.change), markup=False)
+        self.notify(message.applied.text(), markup=False)
         self.action_reload()
 
     @on(ChangeRefused)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from groupwarden.config import Settings, SourceConfig
 from groupwarden.domain.directory import Progress
-from groupwarden.domain.refs import Principal, TargetRef
+from groupwarden.domain.refs import Principal, TargetRef, WindmillPrincipal
 from groupwarden.domain.roles import Role
 from groupwarden.services import access, audit, directory, export, grants, layout, resolve, windmill
 from groupwarden.services.access import Impact, TargetAccess, UserAccess
@@ -29,6 +29,7 @@ from groupwarden.services.windmill import DriftReport
 
 __all__ = [
     "AdminRow",
+    "Applied",
     "Change",
     "ChangeEvent",
     "Context",
@@ -45,6 +46,7 @@ __all__ = [
     "TargetAccess",
     "TargetRef",
     "UserAccess",
+    "WindmillPrincipal",
     "WorkspaceLine",
     "WorkspaceRow",
 ]
@@ -125,13 +127,24 @@ def search_principals(ctx: Context, query: str, limit: int) -> list[PrincipalMat
     return directory.search_principals(ctx, query, limit)
 
 
-def resolve_change(ctx: Context, principal: str, target: str) -> tuple[Principal, TargetRef]:
+def resolve_change(
+    ctx: Context, principal: str, target: str
+) -> tuple[Principal | WindmillPrincipal, TargetRef]:
     """The principal and target typed in the grant dialog, resolved once; the preview and
-    the change that follows both use these refs."""
-    return resolve.principal(ctx, principal), resolve.target(ctx, target)
+    the change that follows both use these refs. On a linked workspace the principal is named
+    as its Windmill instance's ACLs hold it."""
+    where = resolve.target(ctx, target)
+    return resolve.principal_on_target(ctx, principal, where), where
 
 
-def preview_change(ctx: Context, principal: Principal, target: TargetRef, role: Role | None) -> Impact:
+def preview_change(
+    ctx: Context, principal: Principal | WindmillPrincipal, target: TargetRef, role: Role | None
+) -> Impact:
+    if isinstance(principal, WindmillPrincipal):
+        # services.access previews on Windmill's pulled state once the linked read side is merged
+        # (then this branch goes). Until then no user's impact is claimed; the role before is
+        # checked anyway by the write-through's live re-read, which refuses a stale view.
+        return Impact(principal.owner, str(target), None, role, [], [])
     return access.preview_change(ctx, principal, target, role)
 
 
@@ -166,41 +179,51 @@ def windmill_drift(ctx: Context) -> list[tuple[str, DriftReport]]:
 # Changes
 
 
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A change made, and the Windmill instance it was written to (None on a local workspace)."""
+
+    change: Change
+    windmill: str | None = None
+
+    def text(self) -> str:
+        """What the status line says about it."""
+        said = self.change.describe()
+        if self.windmill and self.change.changed:
+            return f"{said} (applied to windmill {self.windmill})"
+        return said
+
+
+def _applied(change: Change, principal: Principal | WindmillPrincipal) -> Applied:
+    return Applied(change, principal.instance if isinstance(principal, WindmillPrincipal) else None)
+
+
 def grant(
     ctx: Context,
-    principal: Principal,
+    principal: Principal | WindmillPrincipal,
     target: TargetRef,
     role: Role,
     *,
     expected: Role | None,
     confirm_last_admin: bool,
-) -> Change:
-    return grants.grant(
+) -> Applied:
+    """On a linked workspace (a WindmillPrincipal) the services write Windmill first."""
+    change = grants.grant(
         ctx, principal, target, role, expected=expected, confirm_last_admin=confirm_last_admin
     )
+    return _applied(change, principal)
 
 
-def revoke(ctx: Context, grant: GrantRow, *, confirm_last_admin: bool) -> Change:
+def revoke(ctx: Context, grant: GrantRow, *, confirm_last_admin: bool) -> Applied:
     """Revoke the grant as it was seen: refused if its role changed since."""
-    return grants.revoke(
+    change = grants.revoke(
         ctx,
         grant.principal_ref,
         grant.target_ref,
         expected=grant.role,
         confirm_last_admin=confirm_last_admin,
     )
-
-
-def change_text(change: Change) -> str:
-    """What the status line says about a change made.
-
-    Change.windmill (the instance a change was written to) is being added to the services; the
-    one place that reads it."""
-    instance: str | None = getattr(change, "windmill", None)
-    text = change.describe()
-    if instance and "applied to windmill" not in text:
-        text += f" (applied to windmill {instance})"
-    return text
+    return _applied(change, grant.principal_ref)
 
 
 def sync(

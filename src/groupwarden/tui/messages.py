@@ -15,7 +15,7 @@ from textual.message import Message
 
 from groupwarden.domain.directory import Progress
 from groupwarden.domain.errors import GroupwardenError, NeedsConfirmation
-from groupwarden.tui.backend import Change, SyncReport
+from groupwarden.tui.backend import Applied, SyncReport
 from groupwarden.tui.text import one_line
 
 
@@ -52,9 +52,9 @@ class LoadFailed(Message):
 
 
 class ChangeApplied(Message):
-    def __init__(self, change: Change) -> None:
+    def __init__(self, applied: Applied) -> None:
         super().__init__()
-        self.change = change
+        self.applied = applied
 
 
 class ChangeRefused(Message):
@@ -86,12 +86,12 @@ class SyncFailed(Message):
         self.error = error
 
 
-def apply_change(node: DOMNode, call: Callable[[], Change]) -> None:
+def apply_change(node: DOMNode, call: Callable[[], Applied]) -> None:
     """Run a role change in a thread worker of node; node gets ChangeApplied or ChangeRefused."""
 
     def run() -> None:
         try:
-            change = call()
+            applied = call()
         except NeedsConfirmation as exc:
             node.post_message(ChangeRefused(str(exc), needs_confirmation=True))
         except GroupwardenError as exc:
@@ -101,6 +101,6 @@ def apply_change(node: DOMNode, call: Callable[[], Change]) -> None:
             # Any failure (a held lock that timed out, a lost connection) is one line, not a crash.
             node.post_message(ChangeRefused(one_line(exc)))
         else:
-            node.post_message(ChangeApplied(change))
+            node.post_message(ChangeApplied(applied))
 
     node.run_worker(run, thread=True, group="change", name="apply a change")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import tomllib
 from collections.abc import Iterator
 from importlib.resources import files
@@ -15,10 +16,13 @@ import pytest
 from sqlalchemy import text
 
 from groupwarden.demo import TOKEN_ENV, DemoSession, load_organisation, prepare_demo
+from groupwarden.demo import windmill as demo_windmill
 from groupwarden.demo.server import start_scim_server
+from groupwarden.demo.windmill_server import WindmillStandIn
 from groupwarden.domain.errors import BadInput
 from groupwarden.services.directory import list_groups
 from groupwarden.services.layout import list_workspaces
+from groupwarden.services.windmill import drift, list_instances, workspace_links
 from support import folder_grants, list_members, who_can
 
 # Starts servers, processes or whole apps: left out of the quick loop (pytest -m 'not slow').
@@ -153,7 +157,8 @@ def test_demo_markup_group_and_empty_group(demo: DemoSession) -> None:
 
 def test_demo_layout_is_imported(demo: DemoSession) -> None:
     layout = load_layout()
-    spaces = {w.id: w for w in list_workspaces(demo.ctx)}
+    linked = workspace_links(demo.ctx)
+    spaces = {w.id: w for w in list_workspaces(demo.ctx) if w.id not in linked}
     assert set(spaces) == {w["id"] for w in layout["workspaces"]}
     for workspace in layout["workspaces"]:
         assert spaces[workspace["id"]].name == workspace["name"]
@@ -207,3 +212,106 @@ def test_demo_default_database_starts_clean_each_time(
 def test_demo_refuses_a_database_that_already_holds_a_demo(demo: DemoSession) -> None:
     with pytest.raises(BadInput, match="already holds a demo"):
         prepare_demo(demo.database)
+
+
+def test_demo_links_a_windmill_standin_labelled_as_such(demo: DemoSession) -> None:
+    [instance] = list_instances(demo.ctx)
+    assert (instance.name, instance.standin, instance.workspaces) == ("demo", True, 2)
+    links = workspace_links(demo.ctx)
+    assert {wid: (row.instance, row.standin) for wid, row in links.items()} == {
+        "ops": ("demo", True),
+        "lab": ("demo", True),
+    }
+    # Local and linked workspaces side by side, the linked ones with Windmill's folders.
+    spaces = {w.id: w for w in list_workspaces(demo.ctx)}
+    assert {"prod", "staging", "dev", "analytics", "ops", "lab"} == set(spaces)
+    assert {f.name for f in spaces["ops"].folders} == {"deploys", "incidents", "access_reviews"}
+    summary = demo.summary().splitlines()
+    # The local line counts the local workspaces only, as before the stand-in was linked.
+    assert "4 workspaces, 24 folders, 65 grants" in summary
+    line = next(text for text in summary if text.startswith("windmill stand-in:"))
+    assert line.startswith("windmill stand-in: 2 workspaces linked, 20 ACL entries; drift: dangling 1,")
+    assert demo.windmill.standin.url in line
+
+
+def test_demo_standin_groups_are_the_organisation_groups_as_windmill_names_them(demo: DemoSession) -> None:
+    groups = demo.windmill.standin.instance_groups
+    org = load_organisation()
+    # Every IdP group, normalised, but the one deleted on purpose; plus one made in Windmill only.
+    expected = {g["displayName"].replace(" ", "_").lower() for g in org["groups"]} - {"legacy-vpn-users"}
+    assert set(groups) == expected | {"night_shift"}
+    assert "équipe_qualité" in groups and "[bold_red]admins[/]" in groups
+    # sre holds its active members and incident-response's (nested), less the push that failed.
+    users = {u["key"]: u for u in org["users"]}
+    direct = {
+        m["user"]
+        for name in ("sre", "incident-response")
+        for m in group_named(org, name)["members"]
+        if "user" in m
+    }
+    emails = {users[k]["emails"][0] for k in direct if users[k]["active"]} - {"oscar.davies@example.com"}
+    assert sorted(groups["sre"]["emails"]) == sorted(emails)
+    assert "temp.auditor@example.net" in groups["security"]["emails"]
+
+
+def test_demo_windmill_drift_shows_each_deliberate_drift(demo: DemoSession) -> None:
+    report = drift(demo.ctx, "demo")
+    assert [(e.principal, e.target) for e in report.dangling] == [
+        ("g/legacy-vpn-users", "ops/access_reviews")
+    ]
+    assert [(e.principal, e.target) for e in report.unknown_users] == [("u/theo_moreau", "ops/incidents")]
+    moved = {m.group: (m.missing, m.extra) for m in report.membership_drift}
+    assert moved == {
+        "sre": (["oscar.davies@example.com"], []),
+        "security": ([], ["temp.auditor@example.net"]),
+    }
+    assert {(u.side, u.group) for u in report.unmatched} == {
+        ("windmill", "night_shift"),
+        ("idp", "legacy-vpn-users"),
+    }
+    assert {(a.workspace, a.group, a.role) for a in report.auto_add} == {
+        ("ops", "eng-platform", "developer"),
+        ("lab", "data-science", "developer"),
+    }
+
+
+def test_demo_windmill_token_stays_out_of_the_summary_and_the_database(demo: DemoSession) -> None:
+    token = demo.windmill.token
+    assert token == demo.windmill.standin.superadmin_token
+    assert token not in demo.summary() and token not in repr(demo)
+    db = Path(demo.database)
+    demo.ctx.engine.dispose()
+    for path in (db, db.with_name(db.name + "-wal")):
+        if path.exists():
+            assert token.encode() not in path.read_bytes()
+
+
+def test_demo_close_stops_the_standin_and_clears_its_token(tmp_path: Path) -> None:
+    session = prepare_demo(str(tmp_path / "demo.db"))
+    url = session.windmill.standin.url
+    assert httpx.get(f"{url}/api/groups/list", timeout=5).status_code == 401
+    session.close()
+    assert demo_windmill.TOKEN_ENV not in os.environ
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/api/groups/list", timeout=5)
+
+
+def test_standin_holds_a_request_until_released() -> None:
+    with WindmillStandIn() as standin:
+        held = standin.hold("GET", "/api/groups/list")
+        headers = {"Authorization": f"Bearer {standin.superadmin_token}"}
+        answers: list[httpx.Response] = []
+        waiting = threading.Thread(
+            target=lambda: answers.append(
+                httpx.get(f"{standin.url}/api/groups/list", headers=headers, timeout=30)
+            )
+        )
+        waiting.start()
+        assert held.arrived.wait(10)
+        # Other calls are answered while one is held.
+        other = httpx.get(f"{standin.url}/api/workspaces/list_as_superadmin", headers=headers, timeout=10)
+        assert other.status_code == 200
+        assert not answers
+        held.release()
+        waiting.join(10)
+        assert [a.status_code for a in answers] == [200]

@@ -179,3 +179,18 @@ def test_failed_sync(
     monkeypatch.delenv("GW_TUI_MISSING_TOKEN", raising=False)
     source = SourceConfig("corp", "scim", "http://127.0.0.1:9/v2", token_env="GW_TUI_MISSING_TOKEN")
     assert snap_compare(app_for(tui_ctx, tmp_path, source), terminal_size=size, run_before=steps("s"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_windmill_drift_tab(
+    snap_compare: Any, linked_ctx: Context, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    assert snap_compare(app_for(linked_ctx, tmp_path), terminal_size=size, run_before=steps("a", "5"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_linked_workspace_folder(
+    snap_compare: Any, linked_ctx: Context, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    run = steps(then=folder("wm/deploys"))
+    assert snap_compare(app_for(linked_ctx, tmp_path), terminal_size=size, run_before=run)

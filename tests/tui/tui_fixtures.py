@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from groupwarden.config import Settings
+from groupwarden.demo.windmill_server import WindmillStandIn
 from groupwarden.domain.directory import Snapshot, SourceGroup, SourceUser
 from groupwarden.services import layout
 from groupwarden.services.audit import record_run
 from groupwarden.services.context import Actor, Context
 from groupwarden.services.reconcile import DeletionGuard, reconcile
+from groupwarden.services.windmill import WindmillLink, pull
 from groupwarden.store.db import write_transaction
 from support import grant
 
@@ -113,3 +115,49 @@ def fill(ctx: Context) -> None:
 
 def settings_for(tmp: Path) -> Settings:
     return Settings(path=tmp / "config.toml")
+
+
+WINDMILL_TOKEN_ENV = "GW_TUI_WINDMILL_TOKEN"
+WINDMILL = "corp-wm"
+# A deleted group's grant, named with markup: the drift tab must show it literally.
+GONE = "[red]gone[/]"
+
+
+def windmill_standin() -> WindmillStandIn:
+    """A stand-in instance on 127.0.0.1, to be pulled as corp-wm, with one drift of each kind.
+
+    Its groups and users follow the organisation above (hostile names too): g/eng lacks bo and
+    holds an outsider, g/night_shift has no IdP group, g/GONE and u/ESCAPE name nobody, and
+    auto-add brings g/eng's members into workspace wm. The caller sets WINDMILL_TOKEN_ENV to
+    standin.superadmin_token before pulling (see pull_windmill) and stops the stand-in.
+    """
+    standin = WindmillStandIn()
+    standin.add_instance_group("eng", ["ana@example.org", "chen@example.cn", "zed@example.org"])
+    inject = standin.add_instance_group(INJECT, ["=HYPERLINK(1)@example.org"])
+    standin.add_instance_group(ESCAPE, ["dana@example.org"])
+    standin.add_instance_group("night shift", ["farid@example.org"])
+    standin.add_workspace("wm", "Windmill ws")
+    for name, email in (
+        ("ana", "ana@example.org"),
+        ("bo", "bo@example.org"),
+        ("chen", "chen@example.cn"),
+        ("farid", "farid@example.org"),
+        ("eve", "=HYPERLINK(1)@example.org"),
+    ):
+        standin.add_user("wm", name, email, admin=name == "ana")
+    standin.add_folder(
+        "wm",
+        "deploys",
+        ["g/eng"],
+        {"u/bo": True, f"g/{inject}": False, f"g/{GONE}": False, f"u/{ESCAPE}": True},
+    )
+    standin.add_folder("wm", "reports", ["u/ana"], {"g/night_shift": False})
+    standin.add_item("wm", "script", "f/deploys/rollout", {f"g/{ESCAPE}": True})
+    standin.set_settings(
+        "wm", {"auto_invite": {"instance_groups": ["eng"], "instance_groups_roles": {"eng": "developer"}}}
+    )
+    return standin
+
+
+def pull_windmill(ctx: Context, standin: WindmillStandIn) -> None:
+    pull(ctx, WindmillLink(WINDMILL, standin.url, token_env=WINDMILL_TOKEN_ENV, standin=True))

@@ -1,8 +1,9 @@
-"""The demo: a real SCIM server holding a made-up organisation, synced into a fresh database.
+"""The demo: a real SCIM server holding a made-up organisation, synced into a fresh database,
+and a Windmill stand-in built from the same organisation, linked by a pull.
 
 Everything after seeding goes through the real paths: the token is read from an
 environment variable by build_source, the sync is run_sync, the grants come from
-import_layout. Only the data is made up.
+import_layout, the stand-in is read by services.windmill.pull. Only the data is made up.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from typing import Any
 from groupwarden.config import Settings, SourceConfig
 from groupwarden.demo.seed import seed_organisation
 from groupwarden.demo.server import ScimServer, start_scim_server
+from groupwarden.demo.windmill import LinkedStandIn, link_standin, load_description
 from groupwarden.domain.directory import Progress
 from groupwarden.domain.errors import BadInput
 from groupwarden.services.audit import sync_runs
 from groupwarden.services.context import Context
 from groupwarden.services.layout import LayoutResult, import_layout, list_workspaces
 from groupwarden.services.sync import SyncReport, build_source, run_sync
+from groupwarden.services.windmill import workspace_links
 from groupwarden.store.db import safe_url
 
 __all__ = ["DemoSession", "ScimServer", "demo_assets", "load_organisation", "prepare_demo"]
@@ -64,6 +67,7 @@ class DemoSession:
     organisation: dict[str, Any]
     sync_report: SyncReport
     layout_result: LayoutResult
+    windmill: LinkedStandIn
     # Kept to clean up the environment variable on close; never shown.
     token: str = field(repr=False)
 
@@ -76,7 +80,8 @@ class DemoSession:
         users = self.organisation["users"]
         inactive = sum(1 for user in users if not user["active"])
         diff = self.sync_report.diff
-        spaces = list_workspaces(self.ctx)
+        linked = workspace_links(self.ctx)
+        spaces = [space for space in list_workspaces(self.ctx) if space.id not in linked]
         folders = [folder for space in spaces for folder in space.folders]
         grants = sum(folder.grants for folder in folders)
         return "\n".join(
@@ -86,6 +91,7 @@ class DemoSession:
                 f" {diff.members_added_count} memberships, {len(diff.nested_added)} nested groups",
                 f"{len(spaces)} workspaces, {len(folders)} folders, {grants} grants",
                 f"sync: {diff.summary()}",
+                self.windmill.summary(),
                 f"database: {self.database}",
             ]
         )
@@ -94,6 +100,7 @@ class DemoSession:
         """Close the database and stop the server; the database file stays for a later look."""
         self.ctx.close()
         self.server.stop()
+        self.windmill.close()
         # Only our own token: a later demo in this process may have set its own meanwhile.
         if os.environ.get(TOKEN_ENV) == self.token:
             del os.environ[TOKEN_ENV]
@@ -150,10 +157,13 @@ def prepare_demo(db: str | None, *, progress: Callable[[str], None] | None = Non
         say("importing the demo workspaces, folders and grants")
         with as_file(demo_assets() / "layout.toml") as layout_path:
             layout = import_layout(ctx, layout_path)
+        say("starting the Windmill stand-in on 127.0.0.1 and pulling it")
+        description = load_description((demo_assets() / "windmill.toml").read_text(encoding="utf-8"))
+        windmill = link_standin(ctx, organisation, description)
     except BaseException:
         ctx.close()
         server.stop()
         if os.environ.get(TOKEN_ENV) == token:
             del os.environ[TOKEN_ENV]
         raise
-    return DemoSession(ctx, server, source_config, settings, organisation, report, layout, token)
+    return DemoSession(ctx, server, source_config, settings, organisation, report, layout, windmill, token)

@@ -4,7 +4,7 @@ Not Windmill: it implements only the calls groupwarden makes, with the behaviour
 shared/windmill-api.md and Windmill's handlers describe (text/plain errors, 401 for a
 missing permission, pages from 1, addowner/removeowner/acls semantics, update replacing
 whole values, normalised instance-group names, grants left behind by deleted groups).
-Tests drive it through hooks: injected failures, a server going down, a wrong shape,
+Tests drive it through hooks: injected failures, held (slow) answers, a server going down, a wrong shape,
 a server that ignores paging, a request log, and direct changes to its state (what an
 admin would do in Windmill's own UI).
 """
@@ -72,6 +72,23 @@ class _Fault:
     text: str
     drop: bool
     seen: int = 0
+
+
+@dataclass
+class Hold:
+    """Requests held before they are answered: a slow Windmill, without a sleep anywhere."""
+
+    method: str
+    glob: str
+    #: The longest a request is held, so that a test that forgets to release cannot hang.
+    timeout: float
+    #: Set when a matching request has arrived and is waiting.
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        """Answer every held request, and every later one, at once."""
+        self.released.set()
 
 
 @dataclass
@@ -157,6 +174,7 @@ class WindmillStandIn:
         self.ignore_paging = False
         self._faults: list[_Fault] = []
         self._canned: list[_Canned] = []
+        self._holds: list[Hold] = []
         self._down_after: int | None = None
         self._down = False
         self._stopper: threading.Thread | None = None
@@ -208,6 +226,13 @@ class WindmillStandIn:
         """Answer every matching request with this body (a wrong shape, say)."""
         with self.lock:
             self._canned.append(_Canned(method, path_glob, body, status))
+
+    def hold(self, method: str, path_glob: str, *, timeout: float = 60.0) -> Hold:
+        """Hold every matching request until .release() (or timeout seconds, so no test hangs)."""
+        held = Hold(method, path_glob, timeout)
+        with self.lock:
+            self._holds.append(held)
+        return held
 
     def down_after(self, requests: int) -> None:
         """After this many more requests, drop connections and stop listening."""
@@ -344,6 +369,12 @@ class WindmillStandIn:
     ) -> tuple[int, str, bytes]:
         parts = urlsplit(raw_path)
         path = parts.path
+        with self.lock:
+            holds = [h for h in self._holds if h.method == method and fnmatch.fnmatchcase(path, h.glob)]
+        # Waited on outside the lock: other requests (a re-read, a listing) go on meanwhile.
+        for held in holds:
+            held.arrived.set()
+            held.released.wait(held.timeout)
         with self.lock:
             self.requests.append(f"{method} {raw_path}")
             if self._down or (self._down_after is not None and self.request_count > self._down_after):

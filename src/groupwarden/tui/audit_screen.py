@@ -1,10 +1,13 @@
-"""The audit screen: sync runs with their diffs, role changes, orphaned grants, admins."""
+"""The audit screen: sync runs with their diffs, role changes, orphaned grants, admins, and what
+each linked Windmill instance gets wrong."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -14,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from groupwarden.tui import backend
-from groupwarden.tui.backend import Context, GrantRow, RunEvent, SyncDiff
+from groupwarden.tui.backend import Context, DriftReport, GrantRow, RunEvent, SyncDiff
 from groupwarden.tui.busy import Busy
 from groupwarden.tui.common import export_pane, show_help
 from groupwarden.tui.dialogs import ConfirmDialog
@@ -22,13 +25,119 @@ from groupwarden.tui.listpane import Column, ListPane
 from groupwarden.tui.messages import ChangeApplied, ChangeRefused, apply_change
 from groupwarden.tui.text import ago, plain, stamp
 
-TABS = ("runs", "changes", "orphans", "admins")
+TABS = ("runs", "changes", "orphans", "admins", "drift")
 NAMES_SHOWN = 8
+NO_WINDMILL = (
+    "no Windmill instance linked: link one with `groupwarden windmill pull --url URL --token-env VAR`"
+    " from a shell, then press r here"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DriftLine:
+    """One finding of a drift report, as a row of the drift tab (and of its export)."""
+
+    instance: str
+    kind: str
+    subject: str
+    where: str
+    detail: str
+
+
+def _emails(label: str, emails: list[str]) -> str:
+    more = f" and {len(emails) - NAMES_SHOWN:,} more" if len(emails) > NAMES_SHOWN else ""
+    return f"{label} ({len(emails)}): {', '.join(emails[:NAMES_SHOWN])}{more}"
+
+
+def drift_lines(reports: list[tuple[str, DriftReport]]) -> list[DriftLine]:
+    """Every finding of every instance, in the report's order; an instance with none says so."""
+    lines: list[DriftLine] = []
+    for instance, report in reports:
+        found: list[DriftLine] = []
+        for entry in report.dangling:
+            found.append(
+                DriftLine(
+                    instance,
+                    "dangling",
+                    entry.principal,
+                    entry.target,
+                    f"{entry.role} on this {entry.kind}; no group has this name now"
+                    " (a new group of that name would inherit it)",
+                )
+            )
+        for moved in report.membership_drift:
+            sides = (("missing in Windmill", moved.missing), ("extra in Windmill", moved.extra))
+            parts = [_emails(label, emails) for label, emails in sides if emails]
+            found.append(
+                DriftLine(
+                    instance,
+                    "membership",
+                    f"g/{moved.group}",
+                    f"IdP g/{moved.idp_group} ({moved.idp_source})",
+                    "; ".join(parts),
+                )
+            )
+        for group in report.unmatched:
+            side = "Windmill only" if group.side == "windmill" else "IdP only"
+            also = f"; candidates: {', '.join(group.candidates)}" if group.candidates else ""
+            found.append(DriftLine(instance, "unmatched", f"g/{group.group}", side, group.detail + also))
+        for entry in report.unknown_users:
+            workspace = entry.target.split("/", 1)[0]
+            found.append(
+                DriftLine(
+                    instance,
+                    "unknown user",
+                    entry.principal,
+                    entry.target,
+                    f"{entry.role} on this {entry.kind}; not a user of workspace {workspace}",
+                )
+            )
+        for auto in report.auto_add:
+            users = [m for m in auto.members if m.username is not None]
+            other = [f"{m.email} ({m.current_role} now)" for m in users if m.current_role != m.role]
+            detail = (
+                f"joins as {auto.role}: {len(auto.members)} members, {len(users)} of them users already"
+                if auto.group_exists
+                else f"joins as {auto.role}, but Windmill has no such instance group"
+            )
+            if other:
+                detail += f"; {', '.join(other[:NAMES_SHOWN])}"
+            found.append(DriftLine(instance, "auto-add", f"g/{auto.group}", auto.workspace, detail))
+        lines.extend(found or [DriftLine(instance, "none", "", "", "no drift found")])
+    return lines
+
+
+def is_pull(diff: dict[str, Any]) -> bool:
+    """A Windmill pull's run (its diff is a WindmillDiff's), not an IdP sync's."""
+    return "workspaces_linked" in diff
+
+
+def _count(diff: dict[str, Any], key: str) -> int:
+    # A long list is stored cut; 'truncated' keeps its full length.
+    full: int = diff.get("truncated", {}).get(key, len(diff.get(key) or ()))
+    return full
+
+
+def pull_summary(diff: dict[str, Any]) -> str:
+    def n(key: str) -> int:
+        return _count(diff, key)
+
+    if not any(n(key) for key in diff if key != "truncated"):
+        return "no changes"
+    return (
+        f"workspaces: {n('workspaces_linked')} linked, {n('workspaces_unlinked')} unlinked;"
+        f" folders: {n('folders_added')} added, {n('folders_removed')} removed;"
+        f" ACL entries: {n('acl_added')} added, {n('acl_changed')} changed, {n('acl_removed')} removed;"
+        f" groups: {n('groups_added')} added, {n('groups_removed')} removed;"
+        f" users: {n('users_added')} added, {n('users_removed')} removed"
+    )
 
 
 def run_summary(run: RunEvent) -> str:
     if run.error:
         return run.error
+    if is_pull(run.diff):
+        return pull_summary(run.diff)
     return SyncDiff.from_dict(run.diff).summary()
 
 
@@ -40,14 +149,30 @@ def diff_text(run: RunEvent | None) -> Text:
     if run.error:
         out.append_text(plain(run.error))
         return out
-    diff = SyncDiff.from_dict(run.diff)
-    out.append_text(plain(diff.summary()))
 
-    def names(label: str, items: list[str]) -> None:
+    def names(label: str, items: list[str], total: int | None = None) -> None:
         if items:
-            more = f" and {len(items) - NAMES_SHOWN:,} more" if len(items) > NAMES_SHOWN else ""
+            total = len(items) if total is None else total
+            more = f" and {total - NAMES_SHOWN:,} more" if total > NAMES_SHOWN else ""
             out.append(f"\n{label}: ", style="bold")
             out.append_text(plain(", ".join(items[:NAMES_SHOWN]) + more))
+
+    if is_pull(run.diff):
+        pulled = run.diff
+        out.append_text(plain(pull_summary(pulled)))
+        for key in ("workspaces_linked", "workspaces_unlinked", "folders_added", "folders_removed"):
+            names(key.replace("_", " "), [str(v) for v in pulled.get(key) or ()], _count(pulled, key))
+        for key in ("acl_added", "acl_changed", "acl_removed"):
+            changes = [
+                f"{c['principal']} on {c['target']} {c['before'] or 'none'} -> {c['after'] or 'none'}"
+                for c in pulled.get(key) or ()
+            ]
+            names(key.replace("_", " ").replace("acl", "ACL"), changes, _count(pulled, key))
+        for key in ("groups_added", "groups_removed", "users_added", "users_removed"):
+            names(key.replace("_", " "), [str(v) for v in pulled.get(key) or ()], _count(pulled, key))
+        return out
+    diff = SyncDiff.from_dict(run.diff)
+    out.append_text(plain(diff.summary()))
 
     names("groups added", diff.groups_added)
     names("groups renamed", [f"{a} -> {b}" for a, b in diff.groups_renamed])
@@ -60,6 +185,25 @@ def diff_text(run: RunEvent | None) -> Text:
     return out
 
 
+def drift_text(line: DriftLine | None) -> Text:
+    """The whole finding of the highlighted row: the table cuts its cells."""
+    if line is None:
+        return Text("select a finding to read it whole", style="dim")
+    out = Text()
+    out.append_text(plain(f"{line.kind}: {line.subject or line.instance}", style="bold"))
+    if line.where:
+        out.append_text(plain(f" ({line.where})"))
+    out.append("\n")
+    out.append_text(plain(line.detail))
+    out.append("\n")
+    out.append_text(plain(f"Windmill instance {line.instance}", style="dim"))
+    return out
+
+
+def _drift_style(line: DriftLine) -> str:
+    return {"none": "green", "auto-add": ""}.get(line.kind, "yellow")
+
+
 class AuditScreen(Screen[None]):
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
@@ -67,6 +211,7 @@ class AuditScreen(Screen[None]):
         Binding("2", "tab('changes')", "Role changes", show=False),
         Binding("3", "tab('orphans')", "Orphaned grants", show=False),
         Binding("4", "tab('admins')", "Admins", show=False),
+        Binding("5", "tab('drift')", "Windmill drift", show=False),
         Binding("w", "export", "Export"),
         Binding("c", "clean_up", "Clean up orphan"),
         Binding("r", "reload", "Reload", show=False),
@@ -142,6 +287,21 @@ class AuditScreen(Screen[None]):
                     empty="no admin on any folder",
                     id="admins-list",
                 )
+            with TabPane("5 Windmill drift", id="drift"):
+                yield ListPane(
+                    "What linked Windmill instances get wrong (from their last pull)",
+                    [
+                        Column("kind", 12, lambda d: d.kind, style=_drift_style),
+                        Column("principal", 22, lambda d: d.subject),
+                        Column("where", 22, lambda d: d.where),
+                        Column("detail", 70, lambda d: d.detail),
+                        Column("instance", 20, lambda d: d.instance),
+                    ],
+                    empty=NO_WINDMILL,
+                    id="drift-list",
+                    classes="audit-list",
+                )
+                yield Static(drift_text(None), id="drift-detail")
         yield Busy(id="busy")
         yield Footer()
 
@@ -158,6 +318,7 @@ class AuditScreen(Screen[None]):
         self.list("changes").load(partial(backend.role_changes, ctx), keep_cursor=True)
         self.list("orphans").load(partial(backend.orphaned_grants, ctx), keep_cursor=True)
         self.list("admins").load(partial(backend.admins, ctx), keep_cursor=True)
+        self.list("drift").load(lambda: drift_lines(backend.windmill_drift(ctx)), keep_cursor=True)
 
     @property
     def tab(self) -> str:
@@ -170,6 +331,13 @@ class AuditScreen(Screen[None]):
     @on(TabbedContent.TabActivated)
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
         self.call_after_refresh(self.list(self.tab).focus_table)
+
+    @on(ListPane.Chosen, "#drift-list")
+    @on(ListPane.Loaded, "#drift-list")
+    def _drift_chosen(self) -> None:
+        line = self.list("drift").current()
+        shown = line if isinstance(line, DriftLine) else None
+        self.query_one("#drift-detail", Static).update(drift_text(shown))
 
     @on(ListPane.Chosen, "#runs-list")
     @on(ListPane.Loaded, "#runs-list")
@@ -213,7 +381,7 @@ class AuditScreen(Screen[None]):
     def _cleaned_up(self, message: ChangeApplied) -> None:
         message.stop()
         self.query_one(Busy).stop()
-        self.notify(message.change.describe(), markup=False)
+        self.notify(message.applied.text(), markup=False)
         self.action_reload()
 
     @on(ChangeRefused)

@@ -8,13 +8,14 @@ When a service's signature changes, this module is the one to follow it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from groupwarden.config import Settings, SourceConfig
 from groupwarden.domain.directory import Progress
-from groupwarden.domain.refs import Principal, TargetRef
+from groupwarden.domain.refs import Principal, TargetRef, WindmillPrincipal
 from groupwarden.domain.roles import Role
-from groupwarden.services import access, audit, directory, export, grants, layout, resolve
+from groupwarden.services import access, audit, directory, export, grants, layout, resolve, windmill
 from groupwarden.services.access import Impact, TargetAccess, UserAccess
 from groupwarden.services.admins import AdminRow, admins_everywhere
 from groupwarden.services.audit import ChangeEvent, RunEvent
@@ -24,12 +25,15 @@ from groupwarden.services.grants import Change, GrantRow
 from groupwarden.services.layout import FolderRow, WorkspaceRow
 from groupwarden.services.reconcile import DeletionGuard, SyncDiff
 from groupwarden.services.sync import SyncReport
+from groupwarden.services.windmill import DriftReport
 
 __all__ = [
     "AdminRow",
+    "Applied",
     "Change",
     "ChangeEvent",
     "Context",
+    "DriftReport",
     "FolderRow",
     "GrantRow",
     "GroupRow",
@@ -42,6 +46,8 @@ __all__ = [
     "TargetAccess",
     "TargetRef",
     "UserAccess",
+    "WindmillPrincipal",
+    "WorkspaceLine",
     "WorkspaceRow",
 ]
 
@@ -70,10 +76,27 @@ def grants_of(ctx: Context, group: GroupRow) -> list[GrantRow]:
     return grants.group_grants(ctx, group.ref)
 
 
-def workspaces_and_folders(ctx: Context) -> list[WorkspaceRow | FolderRow]:
-    rows: list[WorkspaceRow | FolderRow] = []
+@dataclass(frozen=True, slots=True)
+class WorkspaceLine:
+    """A workspace in the folders pane: local, or linked to a Windmill instance."""
+
+    id: str
+    name: str
+    #: The instance it is linked to ("NAME", or "NAME (stand-in)"); None for a local workspace.
+    linked: str | None
+
+
+def workspaces_and_folders(ctx: Context) -> list[WorkspaceLine | FolderRow]:
+    links = windmill.workspace_links(ctx)
+    rows: list[WorkspaceLine | FolderRow] = []
     for space in layout.list_workspaces(ctx):
-        rows.append(space)
+        # WorkspaceRow.linked is being added to the services ("NAME" or "NAME (stand-in)"); until
+        # it is there, the listing of links says the same. The one place that reads it.
+        linked: str | None = getattr(space, "linked", None)
+        link = links.get(space.id)
+        if linked is None and link is not None:
+            linked = f"{link.instance} (stand-in)" if link.standin else link.instance
+        rows.append(WorkspaceLine(space.id, space.name, linked))
         rows.extend(space.folders)
     return rows
 
@@ -87,6 +110,14 @@ def who_can(ctx: Context, target: TargetRef) -> list[UserAccess]:
     return list(access.who_can(ctx, target).load_all())
 
 
+def access_note(row: UserAccess) -> str | None:
+    """What a who-can row on a linked folder notes (a membership Windmill and the IdP disagree on).
+
+    UserAccess.note is being added to the services; the one place that reads it."""
+    note: str | None = getattr(row, "note", None)
+    return note
+
+
 def access_of(ctx: Context, user: str) -> list[TargetAccess]:
     """What a userName typed in the lookup reaches: resolved once, here."""
     return access.access_of(ctx, resolve.user(ctx, user))[1]
@@ -96,13 +127,24 @@ def search_principals(ctx: Context, query: str, limit: int) -> list[PrincipalMat
     return directory.search_principals(ctx, query, limit)
 
 
-def resolve_change(ctx: Context, principal: str, target: str) -> tuple[Principal, TargetRef]:
+def resolve_change(
+    ctx: Context, principal: str, target: str
+) -> tuple[Principal | WindmillPrincipal, TargetRef]:
     """The principal and target typed in the grant dialog, resolved once; the preview and
-    the change that follows both use these refs."""
-    return resolve.principal(ctx, principal), resolve.target(ctx, target)
+    the change that follows both use these refs. On a linked workspace the principal is named
+    as its Windmill instance's ACLs hold it."""
+    where = resolve.target(ctx, target)
+    return resolve.principal_on_target(ctx, principal, where), where
 
 
-def preview_change(ctx: Context, principal: Principal, target: TargetRef, role: Role | None) -> Impact:
+def preview_change(
+    ctx: Context, principal: Principal | WindmillPrincipal, target: TargetRef, role: Role | None
+) -> Impact:
+    if isinstance(principal, WindmillPrincipal):
+        # services.access previews on Windmill's pulled state once the linked read side is merged
+        # (then this branch goes). Until then no user's impact is claimed; the role before is
+        # checked anyway by the write-through's live re-read, which refuses a stale view.
+        return Impact(principal.owner, str(target), None, role, [], [])
     return access.preview_change(ctx, principal, target, role)
 
 
@@ -126,32 +168,62 @@ def admins(ctx: Context) -> list[AdminRow]:
     return admins_everywhere(ctx)
 
 
+def windmill_drift(ctx: Context) -> list[tuple[str, DriftReport]]:
+    """What each linked Windmill instance gets wrong, with the instance's label; [] when none is linked."""
+    return [
+        (f"{row.name} (stand-in)" if row.standin else row.name, windmill.drift(ctx, row.name))
+        for row in windmill.list_instances(ctx)
+    ]
+
+
 # Changes
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A change made, and the Windmill instance it was written to (None on a local workspace)."""
+
+    change: Change
+    windmill: str | None = None
+
+    def text(self) -> str:
+        """What the status line says about it."""
+        said = self.change.describe()
+        if self.windmill and self.change.changed:
+            return f"{said} (applied to windmill {self.windmill})"
+        return said
+
+
+def _applied(change: Change, principal: Principal | WindmillPrincipal) -> Applied:
+    return Applied(change, principal.instance if isinstance(principal, WindmillPrincipal) else None)
 
 
 def grant(
     ctx: Context,
-    principal: Principal,
+    principal: Principal | WindmillPrincipal,
     target: TargetRef,
     role: Role,
     *,
     expected: Role | None,
     confirm_last_admin: bool,
-) -> Change:
-    return grants.grant(
+) -> Applied:
+    """On a linked workspace (a WindmillPrincipal) the services write Windmill first."""
+    change = grants.grant(
         ctx, principal, target, role, expected=expected, confirm_last_admin=confirm_last_admin
     )
+    return _applied(change, principal)
 
 
-def revoke(ctx: Context, grant: GrantRow, *, confirm_last_admin: bool) -> Change:
+def revoke(ctx: Context, grant: GrantRow, *, confirm_last_admin: bool) -> Applied:
     """Revoke the grant as it was seen: refused if its role changed since."""
-    return grants.revoke(
+    change = grants.revoke(
         ctx,
         grant.principal_ref,
         grant.target_ref,
         expected=grant.role,
         confirm_last_admin=confirm_last_admin,
     )
+    return _applied(change, grant.principal_ref)
 
 
 def sync(

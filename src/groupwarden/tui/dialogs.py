@@ -16,10 +16,10 @@ from groupwarden.domain.errors import GroupwardenError
 from groupwarden.domain.roles import Role
 from groupwarden.domain.text import printable
 from groupwarden.tui import backend
-from groupwarden.tui.backend import Change, Context, Impact, Principal, TargetRef
+from groupwarden.tui.backend import Applied, Context, Impact, Principal, TargetRef, WindmillPrincipal
 from groupwarden.tui.busy import Busy
 from groupwarden.tui.messages import ChangeApplied, ChangeRefused, apply_change
-from groupwarden.tui.text import plain
+from groupwarden.tui.text import one_line, plain
 
 ROLES = (Role.VIEWER, Role.WRITER, Role.ADMIN)
 NAMES_SHOWN = 5
@@ -51,7 +51,7 @@ def impact_text(impact: Impact) -> Text:
     return out
 
 
-class GrantDialog(ModalScreen[Change | None]):
+class GrantDialog(ModalScreen[Applied | None]):
     """Pick a principal, a folder and a role; see who gains or loses; then apply."""
 
     BINDINGS = [
@@ -75,7 +75,7 @@ class GrantDialog(ModalScreen[Change | None]):
         self.impact: Impact | None = None
         self.impact_for: tuple[str, str, Role] | None = None
         # The principal and target the preview resolved; apply changes exactly those.
-        self.impact_refs: tuple[Principal, TargetRef] | None = None
+        self.impact_refs: tuple[Principal | WindmillPrincipal, TargetRef] | None = None
         self.confirm_last_admin = False
         # A change was sent and its answer has not come back yet.
         self.applying = False
@@ -226,17 +226,23 @@ class GrantDialog(ModalScreen[Change | None]):
     @work(thread=True, exclusive=True, group="impact")
     def compute_impact(self, principal: str, target: str, role: Role) -> None:
         worker = get_current_worker()
-        refs: tuple[Principal, TargetRef] | None = None
+        refs: tuple[Principal | WindmillPrincipal, TargetRef] | None = None
         try:
             refs = backend.resolve_change(self.ctx, principal, target)
             impact: Impact | str = backend.preview_change(self.ctx, *refs, role)
         except GroupwardenError as exc:
             impact = str(exc)
+        except Exception as exc:
+            # Any other failure (a lost connection) is one line in the panel, not a crash.
+            impact = f"impact unknown: {one_line(exc)}"
         if not worker.is_cancelled:
             self.app.call_from_thread(self._show_impact, (principal, target, role), impact, refs)
 
     def _show_impact(
-        self, asked: tuple[str, str, Role], impact: Impact | str, refs: tuple[Principal, TargetRef] | None
+        self,
+        asked: tuple[str, str, Role],
+        impact: Impact | str,
+        refs: tuple[Principal | WindmillPrincipal, TargetRef] | None,
     ) -> None:
         if asked != self.fields():
             return
@@ -286,7 +292,7 @@ class GrantDialog(ModalScreen[Change | None]):
         message.stop()
         self.applying = False
         self.query_one(Busy).stop()
-        self.dismiss(message.change)
+        self.dismiss(message.applied)
 
     @on(ChangeRefused)
     def _refused(self, message: ChangeRefused) -> None:

@@ -299,7 +299,7 @@ class ListPane(Vertical):
         self,
         fetch: Callable[[], Sequence[Any]],
         *,
-        columns: Sequence[Column] | None = None,
+        columns: Sequence[Column] | Callable[[Sequence[Any]], Sequence[Column]] | None = None,
         empty: str | None = None,
         keep_cursor: bool = False,
         first: Callable[[], Sequence[Any]] | None = None,
@@ -332,7 +332,7 @@ class ListPane(Vertical):
         if request.rest is None and len(rows) > self.PAGE:
             # Every row of a long list is read when it is needed, mostly to filter it: build the
             # filter's keys here, off the UI thread, not on the first key typed.
-            keys = search_keys_of(rows, self.search, request.columns or self.columns)
+            keys = search_keys_of(rows, self.search, request.columns_for(rows) or self.columns)
         self.post_message(LoadFinished(request, rows, keys))
 
     @on(LoadFailed)
@@ -353,8 +353,9 @@ class ListPane(Vertical):
         self, request: LoadRequest, rows: list[Any], keys: list[str] | None, empty: str | None, complete: bool
     ) -> None:
         self.pending = False
-        if request.columns is not None:
-            self.set_columns(request.columns)
+        columns = request.columns_for(rows)
+        if columns is not None:
+            self.set_columns(columns)
         self.set_rows(rows, empty=empty, keep_cursor=request.keep_cursor, keys=keys)
         self.rest = None if complete else request.rest
         self.post_message(self.Loaded(self))

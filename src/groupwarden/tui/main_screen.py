@@ -20,7 +20,7 @@ from groupwarden.config import Settings, SourceConfig
 from groupwarden.domain.directory import Progress
 from groupwarden.domain.roles import Role
 from groupwarden.tui import backend
-from groupwarden.tui.backend import Change, Context, FolderRow, GrantRow, GroupRow, MemberRow, UserAccess
+from groupwarden.tui.backend import Applied, Context, FolderRow, GrantRow, GroupRow, MemberRow, UserAccess
 from groupwarden.tui.busy import Busy
 from groupwarden.tui.common import export_pane, show_help
 from groupwarden.tui.dialogs import ConfirmDialog, GrantDialog, impact_text
@@ -215,7 +215,7 @@ class MainScreen(Screen[None]):
             self.members.show_group(row)
             self.acl.show_group(row)
         elif isinstance(row, FolderRow):
-            self.acl.show_folder(row.ref)
+            self.acl.show_folder(row.ref, self.folders.link_of(row.workspace))
 
     @on(ListPane.Opened)
     def _opened(self, event: ListPane.Opened) -> None:
@@ -309,10 +309,10 @@ class MainScreen(Screen[None]):
         dialog = GrantDialog(self.ctx, principal, target, role, self.folders.targets())
         self.app.push_screen(dialog, self._changed)
 
-    def _changed(self, change: Change | None) -> None:
-        if change is None:
+    def _changed(self, applied: Applied | None) -> None:
+        if applied is None:
             return
-        self.notify(change.describe(), markup=False, timeout=8)
+        self.notify(applied.text(), markup=False, timeout=8)
         self.action_reload()
 
     def action_revoke(self) -> None:
@@ -364,7 +364,7 @@ class MainScreen(Screen[None]):
         message.stop()
         self.revoking = None
         self.query_one(Busy).stop()
-        self._changed(message.change)
+        self._changed(message.applied)
 
     @on(ChangeRefused)
     def _revoke_refused(self, message: ChangeRefused) -> None:

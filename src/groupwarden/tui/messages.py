@@ -15,7 +15,7 @@ from textual.message import Message
 
 from groupwarden.domain.directory import Progress
 from groupwarden.domain.errors import GroupwardenError, NeedsConfirmation
-from groupwarden.tui.backend import Change, SyncReport
+from groupwarden.tui.backend import Applied, SyncReport
 from groupwarden.tui.text import one_line
 
 
@@ -24,11 +24,15 @@ class LoadRequest:
     """One load of a list pane: a newer request supersedes an older one (see ListPane.load)."""
 
     serial: int
-    columns: Sequence[Any] | None
+    # The pane's columns for these rows: fixed, or chosen from the rows once they are read.
+    columns: Sequence[Any] | Callable[[Sequence[Any]], Sequence[Any]] | None
     empty: str | None
     keep_cursor: bool
     # The call that reads every row, when this load reads only a first page.
     rest: Callable[[], Sequence[Any]] | None
+
+    def columns_for(self, rows: Sequence[Any]) -> Sequence[Any] | None:
+        return self.columns(rows) if callable(self.columns) else self.columns
 
 
 class LoadFinished(Message):
@@ -48,9 +52,9 @@ class LoadFailed(Message):
 
 
 class ChangeApplied(Message):
-    def __init__(self, change: Change) -> None:
+    def __init__(self, applied: Applied) -> None:
         super().__init__()
-        self.change = change
+        self.applied = applied
 
 
 class ChangeRefused(Message):
@@ -82,12 +86,12 @@ class SyncFailed(Message):
         self.error = error
 
 
-def apply_change(node: DOMNode, call: Callable[[], Change]) -> None:
+def apply_change(node: DOMNode, call: Callable[[], Applied]) -> None:
     """Run a role change in a thread worker of node; node gets ChangeApplied or ChangeRefused."""
 
     def run() -> None:
         try:
-            change = call()
+            applied = call()
         except NeedsConfirmation as exc:
             node.post_message(ChangeRefused(str(exc), needs_confirmation=True))
         except GroupwardenError as exc:
@@ -97,6 +101,6 @@ def apply_change(node: DOMNode, call: Callable[[], Change]) -> None:
             # Any failure (a held lock that timed out, a lost connection) is one line, not a crash.
             node.post_message(ChangeRefused(one_line(exc)))
         else:
-            node.post_message(ChangeApplied(change))
+            node.post_message(ChangeApplied(applied))
 
     node.run_worker(run, thread=True, group="change", name="apply a change")

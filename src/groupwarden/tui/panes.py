@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -17,7 +17,8 @@ from groupwarden.tui.backend import (
     GroupRow,
     MemberRow,
     TargetRef,
-    WorkspaceRow,
+    UserAccess,
+    WorkspaceLine,
     group_key,
 )
 from groupwarden.tui.listpane import Column, ListPane
@@ -115,10 +116,21 @@ def _inactive(member: MemberRow) -> str:
     return "" if member.active else "red"
 
 
-def _folder_label(row: WorkspaceRow | FolderRow) -> str:
-    if isinstance(row, WorkspaceRow):
+def _folder_label(row: WorkspaceLine | FolderRow) -> str:
+    if isinstance(row, WorkspaceLine):
         return f"▾ {row.id}" if row.name == row.id else f"▾ {row.id} ({row.name})"
     return f"  {row.target}"
+
+
+def _folder_summary(row: WorkspaceLine | FolderRow) -> str:
+    if isinstance(row, WorkspaceLine):
+        # The pane's column is narrow: the ACL pane's title says "linked to windmill NAME" in full.
+        return f"windmill {row.linked}" if row.linked else ""
+    return row.summary or ""
+
+
+def _workspace_style(row: WorkspaceLine | FolderRow) -> str:
+    return "bold" if isinstance(row, WorkspaceLine) else ""
 
 
 class FoldersPane(ListPane):
@@ -126,11 +138,14 @@ class FoldersPane(ListPane):
         super().__init__(
             "3 Workspaces / folders",
             [
-                Column(
-                    "folder", 28, _folder_label, style=lambda r: "bold" if isinstance(r, WorkspaceRow) else ""
-                ),
+                Column("folder", 28, _folder_label, style=_workspace_style),
                 Column("grants", 6, lambda r: r.grants if isinstance(r, FolderRow) else "", "right"),
-                Column("summary", 24, lambda r: r.summary if isinstance(r, FolderRow) else ""),
+                Column(
+                    "summary",
+                    24,
+                    _folder_summary,
+                    style=lambda r: "italic" if isinstance(r, WorkspaceLine) and r.linked else "",
+                ),
             ],
             empty="no workspaces yet: add them with `groupwarden workspace add` or a layout file",
             id="folders",
@@ -139,6 +154,13 @@ class FoldersPane(ListPane):
 
     def reload(self, keep_cursor: bool = False) -> None:
         self.load(partial(backend.workspaces_and_folders, self.ctx), keep_cursor=keep_cursor)
+
+    def link_of(self, workspace: str) -> str | None:
+        """The instance a workspace is linked to, as its row says; None for a local one."""
+        for row in self.rows:
+            if isinstance(row, WorkspaceLine) and row.id == workspace:
+                return row.linked
+        return None
 
     def targets(self) -> list[str]:
         return [r.target for r in self.rows if isinstance(r, FolderRow)]
@@ -157,6 +179,19 @@ EFFECTIVE = [
     Column("active", 6, lambda a: "yes" if a.active else "no"),
     Column("why", 50, lambda a: a.explanation),
 ]
+# On a linked folder a row may note a membership that Windmill and the IdP disagree on.
+EFFECTIVE_NOTED = [
+    *EFFECTIVE[:3],
+    Column("note", 26, lambda a: backend.access_note(a) or "", style=lambda a: "yellow"),
+    EFFECTIVE[3],
+]
+
+
+def effective_columns(rows: Sequence[UserAccess]) -> list[Column]:
+    """The note column only when some row has a note: local folders look as they always did."""
+    return EFFECTIVE_NOTED if any(backend.access_note(a) for a in rows) else EFFECTIVE
+
+
 GROUP_GRANTS = [
     Column("target", 24, lambda g: g.target),
     Column("role", 8, lambda g: f"{g.role}{' (orphaned)' if g.orphaned else ''}", style=_role_style),
@@ -177,6 +212,8 @@ class AclPane(ListPane):
         )
         self.ctx = ctx
         self.target: TargetRef | None = None
+        # The Windmill instance the target's workspace is linked to, if it is.
+        self.linked: str | None = None
         self.group: GroupRow | None = None
         self.effective = False
 
@@ -184,10 +221,10 @@ class AclPane(ListPane):
     def target_text(self) -> str | None:
         return None if self.target is None else str(self.target)
 
-    def show_folder(self, target: TargetRef) -> None:
-        if self.target == target and self.group is None:
+    def show_folder(self, target: TargetRef, linked: str | None = None) -> None:
+        if self.target == target and self.group is None and self.linked == linked:
             return
-        self.target, self.group = target, None
+        self.target, self.group, self.linked = target, None, linked
         self.refresh_rows()
 
     def show_group(self, group: GroupRow) -> None:
@@ -218,16 +255,17 @@ class AclPane(ListPane):
             )
         elif self.target is not None:
             target = self.target
+            where = plain(f"{target}, linked to windmill {self.linked}" if self.linked else str(target))
             if self.effective:
-                self.border_title = Text.assemble("4 Who reaches ", plain(str(target)), " (e: grants)")
+                self.border_title = Text.assemble("4 Who reaches ", where, " (e: grants)")
                 self.load(
                     partial(backend.who_can, ctx, target),
-                    columns=EFFECTIVE,
+                    columns=effective_columns,
                     empty="nobody reaches this folder",
                     keep_cursor=keep_cursor,
                 )
             else:
-                self.border_title = Text.assemble("4 ACL of ", plain(str(target)), " (e: effective users)")
+                self.border_title = Text.assemble("4 ACL of ", where, " (e: effective users)")
                 self.load(
                     partial(backend.folder_grants, ctx, target),
                     columns=FOLDER_GRANTS,

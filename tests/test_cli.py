@@ -467,12 +467,27 @@ def test_a_megabyte_name_is_cut_in_tables_and_kept_whole_in_the_store(
     cli: Cli, server: ScimServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     huge = "x" * 1_000_000
-    server.add_group(huge)
+    carol = server.add_user("carol", display_name=huge)
+    server.add_group("big-names", users=[carol])
     monkeypatch.setenv("SCIM_TOKEN", server.token)
     cli.ok("sync", "--scim", server.url, "--token-env", "SCIM_TOKEN", "--name", "corp")
-    out = cli.ok("groups")
-    # Before: every row was padded to the huge name's width (4 MB for four groups).
+    out = cli.ok("members", "big-names")
+    # Before: the row was padded to the huge name's width, a megabyte of output.
     assert len(out) < 5_000
     assert "xxxx…" in out
-    names = [group["name"] for group in json.loads(cli.ok("groups", "--json"))]
-    assert huge in names
+    members = json.loads(cli.ok("members", "big-names", "--json"))["members"]
+    assert [m["display_name"] for m in members] == [huge]
+
+
+def test_a_name_longer_than_the_store_keeps_is_one_line_and_changes_nothing(
+    cli: Cli, server: ScimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCIM_TOKEN", server.token)
+    cli.ok("sync", "--scim", server.url, "--token-env", "SCIM_TOKEN", "--name", "corp")
+    before = cli.export()
+    server.add_group("x" * 1_000_000)
+    code, _out, err = cli("sync", "--scim", server.url, "--token-env", "SCIM_TOKEN", "--name", "corp")
+    assert code == 1
+    assert "group name of 1,000,000 characters" in err
+    assert len(err) < 1_000 and "Traceback" not in err
+    assert cli.export() == before

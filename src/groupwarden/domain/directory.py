@@ -67,11 +67,34 @@ def check_snapshot(snapshot: Snapshot, where: str) -> None:
     group_ids = {group.upstream_id for group in snapshot.groups}
     if len(group_ids) != len(snapshot.groups) or "" in group_ids:
         _first_bad_id([(group.upstream_id, group.name) for group in snapshot.groups], "group", where)
+    _check_lengths(snapshot, where)
     for group in snapshot.groups:
         if not user_ids.issuperset(group.user_members):
             _first_missing(group, group.user_members, user_ids, "user", where)
         if not group_ids.issuperset(group.group_members):
             _first_missing(group, group.group_members, group_ids, "group", where)
+
+
+# The longest id, userName or group name the store keeps (its columns, on every backend alike).
+NAME_LIMIT = 255
+
+
+def _check_lengths(snapshot: Snapshot, where: str) -> None:
+    from groupwarden.domain.errors import SyncError
+    from groupwarden.domain.text import shorten
+
+    for kind, values in (
+        ("user id", [u.upstream_id for u in snapshot.users]),
+        ("userName", [u.user_name for u in snapshot.users]),
+        ("group id", [g.upstream_id for g in snapshot.groups]),
+        ("group name", [g.name for g in snapshot.groups]),
+    ):
+        if values and max(map(len, values)) > NAME_LIMIT:
+            value = next(v for v in values if len(v) > NAME_LIMIT)
+            raise SyncError(
+                f"{where}: a {kind} of {len(value):,} characters ({shorten(value, 40)!r}) is longer"
+                f" than the {NAME_LIMIT} the store keeps; sync aborted"
+            )
 
 
 def _first_bad_id(items: list[tuple[str, str]], kind: str, where: str) -> None:

@@ -87,16 +87,9 @@ class WorkspaceLine:
 
 
 def workspaces_and_folders(ctx: Context) -> list[WorkspaceLine | FolderRow]:
-    links = windmill.workspace_links(ctx)
     rows: list[WorkspaceLine | FolderRow] = []
     for space in layout.list_workspaces(ctx):
-        # WorkspaceRow.linked is being added to the services ("NAME" or "NAME (stand-in)"); until
-        # it is there, the listing of links says the same. The one place that reads it.
-        linked: str | None = getattr(space, "linked", None)
-        link = links.get(space.id)
-        if linked is None and link is not None:
-            linked = f"{link.instance} (stand-in)" if link.standin else link.instance
-        rows.append(WorkspaceLine(space.id, space.name, linked))
+        rows.append(WorkspaceLine(space.id, space.name, space.linked))
         rows.extend(space.folders)
     return rows
 
@@ -111,11 +104,8 @@ def who_can(ctx: Context, target: TargetRef) -> list[UserAccess]:
 
 
 def access_note(row: UserAccess) -> str | None:
-    """What a who-can row on a linked folder notes (a membership Windmill and the IdP disagree on).
-
-    UserAccess.note is being added to the services; the one place that reads it."""
-    note: str | None = getattr(row, "note", None)
-    return note
+    """What a who-can row on a linked folder notes (a membership Windmill and the IdP disagree on)."""
+    return row.note
 
 
 def access_of(ctx: Context, user: str) -> list[TargetAccess]:
@@ -140,11 +130,6 @@ def resolve_change(
 def preview_change(
     ctx: Context, principal: Principal | WindmillPrincipal, target: TargetRef, role: Role | None
 ) -> Impact:
-    if isinstance(principal, WindmillPrincipal):
-        # services.access previews on Windmill's pulled state once the linked read side is merged
-        # (then this branch goes). Until then no user's impact is claimed; the role before is
-        # checked anyway by the write-through's live re-read, which refuses a stale view.
-        return Impact(principal.owner, str(target), None, role, [], [])
     return access.preview_change(ctx, principal, target, role)
 
 

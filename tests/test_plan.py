@@ -229,3 +229,49 @@ def test_plan_changes_nothing_and_apply_refuses_in_read_only(
     with pytest.raises(ReadOnly):
         apply_layout(ctx, path)
     assert standin.request_count == before
+
+
+def run_cli(ctx: Context, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from groupwarden.cli.main import main
+
+    capsys.readouterr()
+    code = main(["--db", ctx.engine.url.render_as_string(hide_password=False), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_plan_and_apply_on_the_command_line(
+    ctx: Context, standin: WindmillStandIn, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    path = str(layout_file(tmp_path, LINKED))
+    code, out, _err = run_cli(ctx, capsys, "plan", path, "--json")
+    assert code == 0
+    planned = json.loads(out)["changes"]
+    assert change("g/eng", "ops/fin", "viewer", "writer") in planned
+    # Without a terminal to ask, apply wants --yes and changes nothing.
+    code, _out, err = run_cli(ctx, capsys, "apply", path)
+    assert code == 2 and "--yes" in err
+    assert standin.workspaces[WS].folders["fin"]["extra_perms"]["g/eng"] is False
+    code, out, _err = run_cli(ctx, capsys, "apply", path, "--yes")
+    assert code == 0
+    assert out.count("applied: ") == len(planned)
+    assert standin.workspaces[WS].folders["fin"]["extra_perms"]["g/eng"] is True
+    code, out, _err = run_cli(ctx, capsys, "plan", path)
+    assert code == 0 and out.startswith("no changes")
+
+
+def test_grant_on_a_linked_folder_from_the_command_line_is_written_through(
+    ctx: Context, standin: WindmillStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The IdP userName is given; Windmill's ACL gets the workspace's own username.
+    code, out, err = run_cli(ctx, capsys, "grant", "u/alice", "ops/fin", "writer", "--expect", "none")
+    assert code == 0, err
+    assert "applied to windmill default" in out
+    assert standin.workspaces[WS].folders["fin"]["extra_perms"]["u/alice_w"] is True
+    code, _out, err = run_cli(ctx, capsys, "grant", "u/alice", "ops/fin", "admin", "--expect", "viewer")
+    assert code == 1 and "writer" in err
+    code, out, err = run_cli(ctx, capsys, "revoke", "u/alice", "ops/fin", "--expect", "writer")
+    assert code == 0, err
+    assert "u/alice_w" not in standin.workspaces[WS].folders["fin"]["extra_perms"]

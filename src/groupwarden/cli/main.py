@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from groupwarden import __version__
-from groupwarden.cli.commands import access, app, audit, directory, layout, roles, sync, windmill
+from groupwarden.cli.commands import access, app, audit, directory, layout, plan, roles, sync, windmill
 from groupwarden.cli.common import Parser
 from groupwarden.domain.errors import GroupwardenError
 
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="use a SQLite database that other users could write or own (refused by default)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for area in (app, sync, directory, layout, roles, access, audit, windmill):
+    for area in (app, sync, directory, layout, plan, roles, access, audit, windmill):
         area.register(sub)
     return parser
 

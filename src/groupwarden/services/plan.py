@@ -17,13 +17,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from groupwarden.domain.errors import BadInput, GroupwardenError, NotFound
-from groupwarden.domain.layout import Layout, LayoutGrant, parse_layout
+from groupwarden.domain.layout import Layout, LayoutGrant
 from groupwarden.domain.principals import Target
 from groupwarden.domain.refs import Principal, TargetRef, WindmillPrincipal
 from groupwarden.domain.roles import Role
 from groupwarden.services import grants, resolve
 from groupwarden.services.context import Context
-from groupwarden.services.layout import add_folder, add_workspace
+from groupwarden.services.layout import add_folder, add_workspace, read_layout
 from groupwarden.services.windmill import write as windmill_write
 from groupwarden.services.windmill.write import LiveAcl, WindmillTarget
 from groupwarden.sources.windmill import WindmillClient
@@ -106,16 +106,6 @@ class ApplyReport:
         }
 
 
-def read_layout_file(path: Path) -> Layout:
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BadInput(f"cannot read layout file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise BadInput(f"layout file {path} is not UTF-8 text") from None
-    return parse_layout(raw, json_format=path.suffix.lower() == ".json", where=f"layout file {path}")
-
-
 class _Clients:
     """One Windmill client per instance for a whole plan or apply run."""
 
@@ -132,7 +122,7 @@ class _Clients:
 
 def plan_layout(ctx: Context, path: Path) -> Plan:
     """Every grant to add, change or remove so that the targets the file names hold what it says."""
-    layout = read_layout_file(path)
+    layout = read_layout(path)
     with ExitStack() as stack:
         return _plan(ctx, layout, _Clients(stack))
 
@@ -242,7 +232,7 @@ def apply_layout(ctx: Context, path: Path, *, confirm_last_admin: bool = False) 
 
     Local workspaces and folders the file names are created first, as import-layout does.
     """
-    layout = read_layout_file(path)
+    layout = read_layout(path)
     ctx.require_writable("applying a layout")
     report = ApplyReport()
     with ExitStack() as stack:

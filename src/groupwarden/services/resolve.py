@@ -108,7 +108,9 @@ def target(ctx: Context, text: str) -> TargetRef:
 # --- principals on a linked workspace -----------------------------------------------------------
 
 
-def principal_on(conn: Connection, text: str, target: TargetRef) -> Principal | WindmillPrincipal:
+def principal_on(
+    conn: Connection, text: str, target: TargetRef, *, include_removed: bool = False
+) -> Principal | WindmillPrincipal:
     """g/<group> or u/<user> as target's workspace knows it.
 
     On a local workspace, what principal_in gives. On a workspace linked to Windmill, the
@@ -121,7 +123,7 @@ def principal_on(conn: Connection, text: str, target: TargetRef) -> Principal | 
     workspace = target.target.workspace
     instance = windmill_store.workspace_instance(conn, workspace)
     if instance is None:
-        return principal_in(conn, text)
+        return principal_in(conn, text, include_removed=include_removed)
     if ref.kind == "g":
         return _windmill_group(conn, instance.id, instance.name, workspace, ref.name)
     return _windmill_user(conn, instance.name, workspace, ref.name)
@@ -212,7 +214,11 @@ def _windmill_user(conn: Connection, instance: str, workspace: str, name: str) -
     return WindmillPrincipal(instance, workspace, check_owner(f"u/{held[0].username}"), person)
 
 
-def principal_on_target(ctx: Context, text: str, target: TargetRef) -> Principal | WindmillPrincipal:
+def principal_on_target(
+    ctx: Context, text: str, target: TargetRef, *, include_removed: bool = False
+) -> Principal | WindmillPrincipal:
+    """principal_on in a connection of its own; include_removed (local workspaces) also finds
+    a group or user removed upstream, to clean up its grants."""
     PrincipalRef.parse(text)
     with ctx.engine.connect() as conn:
-        return principal_on(conn, text, target)
+        return principal_on(conn, text, target, include_removed=include_removed)

@@ -51,18 +51,24 @@ def _change_options(p: argparse.ArgumentParser) -> None:
 def cmd_change(args: argparse.Namespace) -> int:
     """grant and revoke: the same options, one service function each."""
     from groupwarden.cli.output import say
+    from groupwarden.domain.refs import WindmillPrincipal
     from groupwarden.domain.roles import Role
     from groupwarden.services import resolve
     from groupwarden.services.grants import grant, revoke
 
     ctx = context_of(args)
     expected = expected_of(args)
+    # The target first: on a workspace linked to Windmill, the principal is named as
+    # Windmill's ACLs hold it (resolve.principal_on).
+    target = resolve.target(ctx, args.target)
+    include_removed = args.command == "revoke"
+    who = resolve.principal_on_target(ctx, args.principal, target, include_removed=include_removed)
     if args.command == "grant":
         role = Role.parse(args.role)
         change = grant(
             ctx,
-            resolve.principal(ctx, args.principal),
-            resolve.target(ctx, args.target),
+            who,
+            target,
             role,
             expected=expected,
             confirm_last_admin=args.confirm_last_admin,
@@ -70,12 +76,13 @@ def cmd_change(args: argparse.Namespace) -> int:
     else:
         change = revoke(
             ctx,
-            resolve.principal(ctx, args.principal, include_removed=True),
-            resolve.target(ctx, args.target),
+            who,
+            target,
             expected=expected,
             confirm_last_admin=args.confirm_last_admin,
         )
-    say(change.describe())
+    where = f" (applied to windmill {who.instance})" if isinstance(who, WindmillPrincipal) else ""
+    say(change.describe() + (where if change.changed else ""))
     return 0
 
 

@@ -107,9 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except GroupwardenError as exc:
-        from groupwarden.domain.text import printable
+        from groupwarden.domain.text import printable, shorten
 
-        message = "\n".join(printable(line) for line in str(exc).split("\n"))
+        message = "\n".join(printable(shorten(line)) for line in str(exc).split("\n"))
         sys.stderr.write(f"groupwarden: error: {message}{_cli_hint(exc)}\n")
         return exc.exit_code
     except KeyboardInterrupt:

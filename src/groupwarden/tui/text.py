@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from rich.text import Text
 
-from groupwarden.domain.text import clip, printable
+from groupwarden.domain.text import clip, printable, shorten
 
 
 def plain(value: object, width: int | None = None, style: str = "") -> Text:
@@ -40,7 +40,7 @@ def stamp(value: datetime | None) -> str:
 def one_line(exc: BaseException | str) -> str:
     """The first line of an error, shown literally, with what gets past it in this UI's terms."""
     text = str(exc).strip() or type(exc).__name__
-    first = text.splitlines()[0]
+    first = shorten(text.splitlines()[0])
     if isinstance(exc, BaseException) and not _is_ours(exc):
         first = f"{type(exc).__name__}: {first}"
     if isinstance(exc, BaseException):

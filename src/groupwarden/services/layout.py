@@ -50,7 +50,12 @@ class WorkspaceRow:
     linked: str | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {"id": self.id, "name": self.name, "folders": [f.to_dict() for f in self.folders]}
+        out: dict[str, object] = {"id": self.id, "name": self.name}
+        if self.linked is not None:
+            # Only on a linked workspace, so a local one reads as before.
+            out["linked"] = self.linked
+        out["folders"] = [f.to_dict() for f in self.folders]
+        return out
 
 
 def _add_workspace(conn: Connection, workspace_id: str, name: str | None) -> bool:

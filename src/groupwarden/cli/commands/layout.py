@@ -56,9 +56,15 @@ def cmd_workspace_list(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(spaces)
         return 0
-    table(
-        ["TARGET", "GRANTS", "SUMMARY"], [(f.target, f.grants, f.summary) for w in spaces for f in w.folders]
-    )
+    rows = [(f.target, f.grants, f.summary) for w in spaces for f in w.folders]
+    if any(w.linked for w in spaces):
+        linked = {w.id: f"windmill {w.linked}" for w in spaces if w.linked}
+        table(
+            ["TARGET", "GRANTS", "LINKED", "SUMMARY"],
+            [(f.target, f.grants, linked.get(w.id, "local"), f.summary) for w in spaces for f in w.folders],
+        )
+    else:
+        table(["TARGET", "GRANTS", "SUMMARY"], rows)
     return 0
 
 

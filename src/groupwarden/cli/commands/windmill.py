@@ -100,9 +100,15 @@ def diff_summary(diff: WindmillDiff) -> str:
 
 def cmd_drift(args: argparse.Namespace) -> int:
     from groupwarden.cli.output import emit_json
-    from groupwarden.services.windmill import DEFAULT_NAME, check_instance_name, drift
+    from groupwarden.services.windmill import DEFAULT_NAME, check_instance_name, drift, list_instances
 
-    report = drift(context_of(args), check_instance_name(args.instance or DEFAULT_NAME))
+    ctx = context_of(args)
+    name = args.instance
+    if name is None:
+        # With one instance linked, that is the one meant; otherwise the default name.
+        linked = list_instances(ctx)
+        name = linked[0].name if len(linked) == 1 else DEFAULT_NAME
+    report = drift(ctx, check_instance_name(name))
     if args.json:
         emit_json(report)
         return 0

@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from itertools import chain
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import httpx

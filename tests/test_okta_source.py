@@ -93,8 +93,10 @@ def test_rate_limit_429_waits_until_the_reset(clock: FakeClock) -> None:
     people, teams = organisation()
     with start_okta_server(clock, rate_limit=3) as server:
         server.load(people, teams)
-        # Pacing off (no slowing down early), so the window does run out and 429s.
-        source = source_for(server, clock)
+        # Pacing off (no slowing down early), so the window does run out and 429s. One
+        # request at a time: the fake clock moves when one sleeps, so a 429 waited out beside
+        # another would find its window already over.
+        source = source_for(server, clock, page_concurrency=1)
         source_pace = source._pace
         source._pace = lambda *args: None  # type: ignore[method-assign]
         snapshot = source.fetch()

@@ -122,6 +122,8 @@ class _Gate:
 
     def __init__(self, limit: int) -> None:
         self.limit = max(1, limit)
+        #: A lower bound the caller sets for a while (a rate budget running low), or None.
+        self.capped: int | None = None
         self.active = 0
         #: Requests waiting out a 429: until they are done waiting, no other request starts.
         self.holding = 0
@@ -129,14 +131,28 @@ class _Gate:
 
     def enter(self) -> None:
         with self.cond:
-            while self.active >= self.limit or self.holding:
+            while self.active >= self.allowed() or self.holding:
                 self.cond.wait()
             self.active += 1
+
+    def allowed(self) -> int:
+        return self.limit if self.capped is None else min(self.limit, self.capped)
+
+    def cap(self, most: int | None) -> None:
+        """At most `most` requests at once until the next cap (None: the limit alone again)."""
+        with self.cond:
+            self.capped = most
+            self.cond.notify_all()
 
     def leave(self) -> None:
         with self.cond:
             self.active -= 1
             self.cond.notify_all()
+
+    def hold(self) -> None:
+        """No request starts until resume()."""
+        with self.cond:
+            self.holding += 1
 
     def throttled(self) -> None:
         """A 429: fewer requests at once from now on, and none until resume()."""
@@ -288,6 +304,14 @@ class HttpClient:
         if seconds > 0:
             log.warning("%s: %s; waiting %.1f s", where, why, seconds)
             self.sleep(seconds)
+
+    def pace(self, seconds: float, where: str, why: str) -> None:
+        """pause(), with no other request starting meanwhile: spacing requests out spaces them all."""
+        self.gate.hold()
+        try:
+            self.pause(seconds, where, why)
+        finally:
+            self.gate.resume()
 
     def get(
         self,

@@ -24,14 +24,18 @@ V = TypeVar("V")
 
 
 class Ahead(Generic[K, V]):
-    """Runs work(key) for the announced keys, at most `workers` at a time and `workers` ahead.
+    """Runs work(key) for the announced keys, at most `workers` at a time and `ahead` keys ahead.
 
-    One worker means none: every key runs in the caller's thread when taken, one at a time.
+    ahead (at least workers) bounds what waits for the caller: a key that takes long (a group
+    of many pages) must not leave the workers idle until the caller gets past it, so it may
+    be worth more than workers; what the results weigh sets its bound. One worker means
+    none: every key runs in the caller's thread when taken, one at a time.
     """
 
-    def __init__(self, work: Callable[[K], V], workers: int) -> None:
+    def __init__(self, work: Callable[[K], V], workers: int, ahead: int | None = None) -> None:
         self.work = work
         self.workers = max(1, workers)
+        self.ahead = max(self.workers, ahead or 0)
         self.keys: Iterator[K] = iter(())
         self.pending: dict[K, Future[V]] = {}
         self.jobs: queue.SimpleQueue[tuple[K, Future[V]] | None] = queue.SimpleQueue()
@@ -70,7 +74,7 @@ class Ahead(Generic[K, V]):
         self.close()
 
     def _top_up(self) -> None:
-        while len(self.pending) < self.workers:
+        while len(self.pending) < self.ahead:
             key = next(self.keys, None)
             if key is None:
                 return
@@ -97,9 +101,9 @@ class Ahead(Generic[K, V]):
                 future.set_result(result)
 
 
-def in_order(work: Callable[[int], V], count: int, workers: int) -> Iterator[V]:
+def in_order(work: Callable[[int], V], count: int, workers: int, ahead: int | None = None) -> Iterator[V]:
     """work(0), work(1)... work(count - 1), run `workers` at a time, yielded in that order."""
-    with Ahead(work, workers) as ahead:
-        ahead.announce(range(count))
+    with Ahead(work, workers, ahead) as running:
+        running.announce(range(count))
         for index in range(count):
-            yield ahead.take(index)
+            yield running.take(index)

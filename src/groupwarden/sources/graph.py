@@ -384,8 +384,13 @@ class GraphSource:
             # The query encoded once, not by httpx on each of the (many) members requests:
             # merging params into a URL costs it a parse and an encoding per request.
             query = urlencode({"$select": "id", "$top": self.page_size})
+            # Every group may run ahead of the one being read: a group of many pages must not
+            # leave the others waiting, and the ids are kept for the snapshot anyway.
             listings = in_order(
-                lambda n: self._group_members(http, groups[n], query), len(groups), self.page_concurrency
+                lambda n: self._group_members(http, groups[n], query),
+                len(groups),
+                self.page_concurrency,
+                len(groups),
             )
             for group, (user_ids, group_ids, skipped) in zip(groups, listings, strict=True):
                 group.user_members.extend(user_ids)

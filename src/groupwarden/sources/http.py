@@ -122,7 +122,7 @@ class _Gate:
 
     def __init__(self, limit: int) -> None:
         self.limit = max(1, limit)
-        #: A lower bound the caller sets for a while (a rate budget running low), or None.
+        #: A lower ceiling the caller sets for a while (a rate budget running low), or None.
         self.capped: int | None = None
         self.active = 0
         #: Requests waiting out a 429: until they are done waiting, no other request starts.

@@ -138,7 +138,11 @@ class OktaSource:
                 after_page()
                 counter.page(len(page))
             counter = PageCounter("members", progress, total=len(groups))
-            listings = in_order(lambda n: self._members(http, groups[n]), len(groups), self.page_concurrency)
+            # Every group may run ahead of the one being read: a group of many pages must not
+            # leave the others waiting, and the ids are kept for the snapshot anyway.
+            listings = in_order(
+                lambda n: self._members(http, groups[n]), len(groups), self.page_concurrency, len(groups)
+            )
             for group, members in zip(groups, listings, strict=True):
                 group.user_members.extend(members)
                 counter.item()

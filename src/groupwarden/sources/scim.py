@@ -502,7 +502,9 @@ class ScimSource:
             assert response is not None
             return response
 
-        with Ahead(get, self.page_concurrency) as ahead:
+        # Twice as many pages ahead as in flight, so a slow page does not idle the others;
+        # no more, as each waits whole in memory.
+        with Ahead(get, self.page_concurrency, 2 * self.page_concurrency) as ahead:
             return self._pages(ahead, where, endpoint, phase, progress, reader, after_page)
 
     def _pages(

@@ -11,10 +11,13 @@ It is a raw asyncio HTTP/1.1 server (keep-alive, Content-Length, no chunking), s
 server's own cost stays far below the client's; scim2-server is a real SCIM service and
 far too slow to measure a client against.
 
-    python benchmarks/fast_scim_server.py DATA_DIR [--port 0]
+    python benchmarks/fast_scim_server.py DATA_DIR [--port 0] [--latency-ms 50]
+
+--latency-ms delays every response by that much, as a round trip to a real IdP costs
+(50-300 ms); requests on other connections are served meanwhile, as a real server would.
 
 prints "listening on http://127.0.0.1:PORT/v2" once ready, then serves until killed.
-From Python, start_server_process(data_dir) runs it in a child process (so the server
+From Python, start_server_process(data_dir, latency_ms) runs it in a child process (so the server
 does not share the client's interpreter lock) and returns the process and its base URL.
 """
 
@@ -131,8 +134,9 @@ REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not All
 class HttpProtocol(asyncio.Protocol):
     """HTTP/1.1 GET with keep-alive; requests are read whole, bodies are not expected."""
 
-    def __init__(self, catalogue: Catalogue) -> None:
+    def __init__(self, catalogue: Catalogue, latency: float = 0.0) -> None:
         self.catalogue = catalogue
+        self.latency = latency
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
 
@@ -161,22 +165,35 @@ class HttpProtocol(asyncio.Protocol):
             }
             status, body = self.catalogue.answer(method, target)
             close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
-            self.transport.write(
+            head = (
                 f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\n"
                 "Content-Type: application/scim+json\r\n"
                 f"Content-Length: {len(body)}\r\n"
                 f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n".encode()
             )
-            self.transport.write(body)
+            if self.latency:
+                # Answered later, in order: a client sends the next request on this connection
+                # only once it has this answer.
+                asyncio.get_running_loop().call_later(self.latency, self.answer, head, body, close)
+            else:
+                self.answer(head, body, close)
             if close:
-                self.transport.close()
                 return
 
+    def answer(self, head: bytes, body: bytes, close: bool) -> None:
+        assert self.transport is not None
+        if self.transport.is_closing():
+            return
+        self.transport.write(head)
+        self.transport.write(body)
+        if close:
+            self.transport.close()
 
-async def serve(data_dir: Path, port: int = 0) -> None:
+
+async def serve(data_dir: Path, port: int = 0, latency_ms: float = 0.0) -> None:
     catalogue = Catalogue(data_dir)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: HttpProtocol(catalogue), "127.0.0.1", port)
+    server = await loop.create_server(lambda: HttpProtocol(catalogue, latency_ms / 1000), "127.0.0.1", port)
     bound = server.sockets[0].getsockname()[1]
     print(f"listening on http://127.0.0.1:{bound}{PREFIX}", flush=True)
     async with server:
@@ -184,10 +201,10 @@ async def serve(data_dir: Path, port: int = 0) -> None:
 
 
 @contextmanager
-def start_server_process(data_dir: Path) -> Iterator[str]:
+def start_server_process(data_dir: Path, latency_ms: float = 0.0) -> Iterator[str]:
     """Run the server in a child process for the duration; yield its base URL."""
     proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), str(data_dir)],
+        [sys.executable, str(Path(__file__).resolve()), str(data_dir), "--latency-ms", str(latency_ms)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -210,9 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve pre-rendered SCIM pages on 127.0.0.1.")
     parser.add_argument("data_dir", type=Path, help="a directory written by benchmarks/generate.py")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay each response this long")
     args = parser.parse_args(argv)
     with suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.data_dir, args.port))
+        asyncio.run(serve(args.data_dir, args.port, args.latency_ms))
     return 0
 
 

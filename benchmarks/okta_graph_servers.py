@@ -8,13 +8,20 @@ Okta: /api/v1/users (200 a page), /api/v1/groups, /api/v1/groups/{id}/users (100
 paged by Link rel="next". Graph: /v1.0/users, /v1.0/groups, /v1.0/groups/{id}/members
 (999 a page, @odata.nextLink), and users/groups delta: `$deltatoken=latest` and a
 `$deltatoken=v0` round holding 1% of changes (see changes()).
+
+    python benchmarks/okta_graph_servers.py PARAMS_JSON [--latency-ms 50] [--page-size 100]
+
+--latency-ms delays every response by that much (a real IdP's round trip: 50-300 ms);
+--page-size serves every listing (the Okta groups too) in pages of that many items.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -44,9 +51,14 @@ def changes(directory: Directory) -> tuple[set[int], dict[int, tuple[int, int]]]
 
 
 class Pages:
-    def __init__(self, directory: Directory, base: str) -> None:
+    def __init__(self, directory: Directory, base: str, page_size: int | None = None) -> None:
         self.d = directory
         self.base = base
+        # None: each API's own largest page.
+        self.okta_users = page_size or OKTA_USERS
+        self.okta_members = page_size or OKTA_MEMBERS
+        self.okta_groups = page_size
+        self.graph_top = page_size or GRAPH_TOP
         self.group_index = {gid: n for n, gid in enumerate(directory.group_ids)}
         self.renamed, self.moves = changes(directory)
 
@@ -94,12 +106,13 @@ class Pages:
         if path == "/api/v1/users":
             if "filter" in query:
                 return self.okta(path, query, [], 0, OKTA_USERS)
+            size = self.okta_users
             return self.okta(
                 path,
                 query,
-                [self.okta_user(u) for u in range(start, min(start + OKTA_USERS, len(self.d.user_ids)))],
+                [self.okta_user(u) for u in range(start, min(start + size, len(self.d.user_ids)))],
                 len(self.d.user_ids),
-                OKTA_USERS,
+                size,
                 start,
             )
         if path == "/api/v1/groups":
@@ -111,18 +124,20 @@ class Pages:
                 }
                 for g, gid in enumerate(self.d.group_ids)
             ]
-            return self.okta(path, query, items, len(items), len(items))
+            size = self.okta_groups or max(1, len(items))
+            return self.okta(path, query, items[start : start + size], len(items), size, start)
         if segments[:3] == ["api", "v1", "groups"] and segments[-1] == "users":
             members = self.d.members[self.group_index[segments[3]]]
-            chunk = [self.okta_user(u) for u in members[start : start + OKTA_MEMBERS]]
-            return self.okta(path, query, chunk, len(members), OKTA_MEMBERS, start)
+            chunk = [self.okta_user(u) for u in members[start : start + self.okta_members]]
+            return self.okta(path, query, chunk, len(members), self.okta_members, start)
+        top = self.graph_top
         if path == "/v1.0/users":
-            chunk = [self.graph_user(u) for u in range(start, min(start + GRAPH_TOP, len(self.d.user_ids)))]
+            chunk = [self.graph_user(u) for u in range(start, min(start + top, len(self.d.user_ids)))]
             return self.graph(path, chunk, len(self.d.user_ids), start)
         if path == "/v1.0/groups":
             chunk = [
                 {"id": self.d.group_ids[g], "displayName": self.d.group_names[g], "description": None}
-                for g in range(start, min(start + GRAPH_TOP, len(self.d.group_ids)))
+                for g in range(start, min(start + top, len(self.d.group_ids)))
             ]
             return self.graph(path, chunk, len(self.d.group_ids), start)
         if segments[:2] == ["v1.0", "groups"] and segments[-1] == "members":
@@ -130,7 +145,7 @@ class Pages:
             members = self.graph_members(g)
             chunk = [
                 {"@odata.type": "#microsoft.graph.user", "id": self.d.user_ids[u]}
-                for u in members[start : start + GRAPH_TOP]
+                for u in members[start : start + top]
             ]
             chunk += [
                 {"@odata.type": "#microsoft.graph.group", "id": self.d.group_ids[c]}
@@ -189,15 +204,17 @@ class Pages:
         self, path: str, items: list[Any], total: int, start: int
     ) -> tuple[bytes, list[tuple[str, str]]]:
         body: dict[str, Any] = {"value": items}
-        if start + GRAPH_TOP < total:
-            body["@odata.nextLink"] = f"{self.base}{path}?{urlencode({'at': start + GRAPH_TOP})}"
+        if start + self.graph_top < total:
+            body["@odata.nextLink"] = f"{self.base}{path}?{urlencode({'at': start + self.graph_top})}"
         return json.dumps(body).encode(), []
 
 
-def serve(params: Params) -> None:
+def serve(params: Params, latency_ms: float = 0.0, page_size: int | None = None) -> None:
     directory = generate(params)
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    pages = Pages(directory, f"http://127.0.0.1:{server.server_port}")
+    server.daemon_threads = True
+    pages = Pages(directory, f"http://127.0.0.1:{server.server_port}", page_size)
+    latency = latency_ms / 1000
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -205,6 +222,8 @@ def serve(params: Params) -> None:
         disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
+            if latency:
+                time.sleep(latency)
             try:
                 body, headers = pages.answer(self.path)
                 status = 200
@@ -227,9 +246,15 @@ def serve(params: Params) -> None:
 
 
 @contextmanager
-def start_pages_process(params: Params) -> Iterator[str]:
+def start_pages_process(
+    params: Params, latency_ms: float = 0.0, page_size: int | None = None
+) -> Iterator[str]:
+    command = [sys.executable, str(Path(__file__).resolve()), json.dumps(asdict(params))]
+    command += ["--latency-ms", str(latency_ms)]
+    if page_size:
+        command += ["--page-size", str(page_size)]
     proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), json.dumps(asdict(params))],
+        command,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -244,5 +269,14 @@ def start_pages_process(params: Params) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Okta- and Graph-style page servers on 127.0.0.1.")
+    parser.add_argument("params", help="generate.Params as JSON")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay each response this long")
+    parser.add_argument("--page-size", type=int, help="items a page (default: each API's largest)")
+    args = parser.parse_args(argv)
+    serve(Params(**json.loads(args.params)), args.latency_ms, args.page_size)
+
+
 if __name__ == "__main__":
-    serve(Params(**json.loads(sys.argv[1])))
+    main()

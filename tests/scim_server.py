@@ -57,9 +57,16 @@ class Faults:
     delay: float = 0.0
     #: Called with the list request number before it is served (to change data mid-sync).
     before_list: Callable[[int], None] | None = None
+    #: The first request for this startIndex gets 429 with Retry-After (a throttle mid-way).
+    throttle_start: int | None = None
+    #: Every request for this startIndex gets 500 (a page failing for good).
+    fail_start: int | None = None
     #: How many list requests arrived so far, and their query strings as the client sent them.
     list_requests: int = 0
     queries: list[str] = field(default_factory=list)
+    #: List requests being served right now, and the most there ever were at once.
+    in_flight: int = 0
+    most_in_flight: int = 0
 
 
 class FaultyApp:
@@ -79,10 +86,28 @@ class FaultyApp:
             faults.list_requests += 1
             faults.queries.append(environ.get("QUERY_STRING", ""))
             number = faults.list_requests
-        if faults.before_list is not None:
-            faults.before_list(number)
+            faults.in_flight += 1
+            faults.most_in_flight = max(faults.most_in_flight, faults.in_flight)
+        try:
+            return self.serve(environ, start_response, number)
+        finally:
+            with self.lock:
+                faults.in_flight -= 1
+
+    def serve(self, environ: dict[str, Any], start_response: Callable[..., Any], number: int) -> Any:
+        faults = self.faults
         if faults.delay:
             time.sleep(faults.delay)
+        start = dict(parse_qsl(environ.get("QUERY_STRING", ""))).get("startIndex")
+        if faults.fail_start is not None and start == str(faults.fail_start):
+            body = b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "500"}'
+            return _answer(start_response, "500 Internal Server Error", body)
+        if faults.throttle_start is not None and start == str(faults.throttle_start):
+            with self.lock:
+                faults.throttle_start = None
+            return _answer(start_response, "429 Too Many Requests", b"{}", faults.retry_after)
+        if faults.before_list is not None:
+            faults.before_list(number)
         if number <= faults.throttle:
             return _answer(start_response, "429 Too Many Requests", b"{}", faults.retry_after)
         if faults.fail_after is not None and number > faults.fail_after:

@@ -93,8 +93,10 @@ def test_rate_limit_429_waits_until_the_reset(clock: FakeClock) -> None:
     people, teams = organisation()
     with start_okta_server(clock, rate_limit=3) as server:
         server.load(people, teams)
-        # Pacing off (no slowing down early), so the window does run out and 429s.
-        source = source_for(server, clock)
+        # Pacing off (no slowing down early), so the window does run out and 429s. One
+        # request at a time: the fake clock moves when one sleeps, so a 429 waited out beside
+        # another would find its window already over.
+        source = source_for(server, clock, page_concurrency=1)
         source_pace = source._pace
         source._pace = lambda *args: None  # type: ignore[method-assign]
         snapshot = source.fetch()
@@ -122,7 +124,8 @@ def test_a_429_storm_completes_honouring_the_waits_within_a_bound(clock: FakeClo
     faults = Faults(storm=0.3, storm_seed=11)
     with start_okta_server(clock, faults) as server:
         server.load(people, teams)
-        snapshot = source_for(server, clock).fetch()
+        # One request at a time: the seeded storm then hits the same requests on every run.
+        snapshot = source_for(server, clock, page_concurrency=1).fetch()
     assert len(snapshot.users) == 450
     assert faults.throttled >= 2
     assert len(clock.waits) == faults.throttled

@@ -137,7 +137,7 @@ def test_short_pages_are_followed_until_total_results(ctx: Context, server: Scim
     # 53 users in pages of 7 is 8 requests, and one for the group; each listing then asks
     # for the page past its end, which must be empty.
     assert server.faults.list_requests == 11
-    assert server.faults.queries[8] == "startIndex=54&count=20"
+    assert "startIndex=54&count=20" in server.faults.queries
 
 
 def test_server_failing_halfway_writes_nothing(ctx: Context, server: ScimServer) -> None:

@@ -3,8 +3,8 @@
 The config file (TOML) is `--config FILE`, else GROUPWARDEN_CONFIG, else config.toml in the
 user config directory. Each setting `name` may be given as the flag `--name-with-dashes`
 (where the command has it), the variable GROUPWARDEN_NAME, the key `name` in the file, or left
-to its default. The settings that apply to a source (page_size, request_timeout,
-sync_timeout, insecure, ca_bundle) may also be set in that source's section of the file,
+to its default. The settings that apply to a source (page_size, page_concurrency,
+request_timeout, sync_timeout, insecure, ca_bundle) may also be set in that source's section of the file,
 which beats the file's top level but not a variable or a flag.
 
 The file names where each source's token is (an environment variable or a file); it never
@@ -36,8 +36,16 @@ CONFIG_ENV = ENV_PREFIX + "CONFIG"
 DEFAULT_REQUEST_TIMEOUT = 60.0
 DEFAULT_SYNC_TIMEOUT = 1800.0
 DEFAULT_PAGE_SIZE = 500
+DEFAULT_PAGE_CONCURRENCY = 4
 # Settings a source section may set for itself; the file's top level sets them for all.
-SOURCE_SETTINGS = ("page_size", "request_timeout", "sync_timeout", "insecure", "ca_bundle")
+SOURCE_SETTINGS = (
+    "page_size",
+    "page_concurrency",
+    "request_timeout",
+    "sync_timeout",
+    "insecure",
+    "ca_bundle",
+)
 # A key whose name holds one of these names a secret; the config only says where secrets are.
 SECRET_WORDS = ("token", "secret", "password", "passwd", "apikey", "api_key", "credential", "private_key")
 WHERE_SUFFIXES = ("_env", "_file")
@@ -53,6 +61,8 @@ class SourceConfig:
     ca_bundle: str | None = None
     verify_tls: bool = True
     page_size: int = DEFAULT_PAGE_SIZE
+    # Requests a listing may have in flight at once (1: one page at a time).
+    page_concurrency: int = DEFAULT_PAGE_CONCURRENCY
     # Graph: the tenant, and the app registration's client id and where its secret is.
     tenant: str | None = None
     client_id: str | None = None
@@ -95,6 +105,7 @@ class Settings:
     max_delete_floor: int = 10
     # The source settings as the top level gives them, for sources named on the command line.
     page_size: int = DEFAULT_PAGE_SIZE
+    page_concurrency: int = DEFAULT_PAGE_CONCURRENCY
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     sync_timeout: float = DEFAULT_SYNC_TIMEOUT
     insecure: bool = False
@@ -121,6 +132,7 @@ RULES = {
     "max_delete_fraction": "must be a number between 0 and 1",
     "max_delete_floor": "must be a whole number >= 0",
     "page_size": "must be a whole number >= 1",
+    "page_concurrency": "must be a whole number >= 1",
     "request_timeout": "must be a number of seconds above 0",
     "sync_timeout": "must be a number of seconds above 0",
 }
@@ -168,6 +180,7 @@ def _layered_model() -> type[BaseSettings]:
         max_delete_fraction: Annotated[float, not_bool, Field(ge=0, le=1)] = 0.2
         max_delete_floor: Annotated[int, not_bool, Field(ge=0)] = 10
         page_size: Annotated[int, not_bool, Field(ge=1)] = DEFAULT_PAGE_SIZE
+        page_concurrency: Annotated[int, not_bool, Field(ge=1)] = DEFAULT_PAGE_CONCURRENCY
         request_timeout: Annotated[float, not_bool, seconds] = DEFAULT_REQUEST_TIMEOUT
         sync_timeout: Annotated[float, not_bool, seconds] = DEFAULT_SYNC_TIMEOUT
         insecure: bool = False
@@ -423,6 +436,7 @@ def _source(name: str, table: dict[str, Any], where: str, layered: dict[str, Any
         ca_bundle=layered["ca_bundle"],
         verify_tls=not layered["insecure"],
         page_size=layered["page_size"],
+        page_concurrency=layered["page_concurrency"],
         tenant=table.get("tenant"),
         client_id=table.get("client_id"),
         client_secret_env=table.get("client_secret_env"),

@@ -112,6 +112,7 @@ def build_source(config: SourceConfig) -> Source:
             ca_bundle=config.ca_bundle,
             verify=config.verify_tls,
             page_size=config.page_size,
+            page_concurrency=config.page_concurrency,
             full_sync_hours=config.full_sync_hours,
             request_timeout=config.request_timeout,
             sync_timeout=config.sync_timeout,

@@ -8,6 +8,10 @@ A server cannot hold us: each request has a deadline for the whole exchange (htt
 timeouts apply to each read, so a server dripping a byte at a time never trips them), the
 client has a deadline for all its requests together (the sync's), and a body is read in
 bounded steps, decompressing it ourselves, up to a size cap (a gzip bomb stops there).
+
+Requests may come from several threads at once (the sources page concurrently; httpx.Client
+is thread-safe). A gate bounds how many are in flight: a 429 halves that number for the rest
+of the client's life, and while its Retry-After runs no other request starts either.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 import logging
 import random
 import ssl
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -112,6 +117,57 @@ def error_detail(response: httpx.Response) -> str:
     return ""
 
 
+class _Gate:
+    """How many requests may be in flight at once; none while a throttled request waits out its 429."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        #: A lower ceiling the caller sets for a while (a rate budget running low), or None.
+        self.capped: int | None = None
+        self.active = 0
+        #: Requests waiting out a 429: until they are done waiting, no other request starts.
+        self.holding = 0
+        self.cond = threading.Condition()
+
+    def enter(self) -> None:
+        with self.cond:
+            while self.active >= self.allowed() or self.holding:
+                self.cond.wait()
+            self.active += 1
+
+    def allowed(self) -> int:
+        return self.limit if self.capped is None else min(self.limit, self.capped)
+
+    def cap(self, most: int | None) -> None:
+        """At most `most` requests at once until the next cap (None: the limit alone again)."""
+        with self.cond:
+            self.capped = most
+            self.cond.notify_all()
+
+    def leave(self) -> None:
+        with self.cond:
+            self.active -= 1
+            self.cond.notify_all()
+
+    def hold(self) -> None:
+        """No request starts until resume()."""
+        with self.cond:
+            self.holding += 1
+
+    def throttled(self) -> None:
+        """A 429: fewer requests at once from now on, and none until resume()."""
+        with self.cond:
+            self.holding += 1
+            if self.limit > 1:
+                self.limit //= 2
+                log.warning("the server is throttling: at most %d requests at once from now on", self.limit)
+
+    def resume(self) -> None:
+        with self.cond:
+            self.holding -= 1
+            self.cond.notify_all()
+
+
 class _Overdue(Exception):
     """A deadline passed while a request was in flight."""
 
@@ -173,6 +229,7 @@ class HttpClient:
         server_wait: ServerWait = retry_after_wait,
         auth: httpx.Auth | None = None,
         transport: httpx.BaseTransport | None = None,
+        concurrency: int = 1,
     ) -> None:
         tls: ssl.SSLContext | bool
         if not verify:
@@ -203,6 +260,9 @@ class HttpClient:
         self.ends_at = time.monotonic() + sync_timeout
         #: Seconds slept so far, retries and pacing together.
         self.waited = 0.0
+        self._waited_lock = threading.Lock()
+        #: Bounds the requests in flight at once; a 429 lowers it.
+        self.gate = _Gate(concurrency)
         sent = {"Accept-Encoding": ACCEPT_ENCODING, **(headers or {})}
         self.client = httpx.Client(
             headers=sent,
@@ -230,17 +290,28 @@ class HttpClient:
     def pause(self, seconds: float, where: str, why: str) -> None:
         """Sleep, counting against the total wait budget and the sync's deadline."""
         seconds = max(0.0, min(seconds, self.max_wait))
-        if self.waited + seconds > self.max_total_wait:
-            raise SyncError(
-                f"{where}: {why}, and the waits would pass {self.max_total_wait:g} s in total;"
-                " the provider is throttling too hard, try again later"
-            )
-        if time.monotonic() + seconds > self.ends_at:
-            raise self._overdue(where, self.ends_at)
-        self.waited += seconds
+        with self._waited_lock:
+            # Threads waiting side by side each count: the budget bounds what we ask of the
+            # provider's patience, not the wall clock.
+            if self.waited + seconds > self.max_total_wait:
+                raise SyncError(
+                    f"{where}: {why}, and the waits would pass {self.max_total_wait:g} s in total;"
+                    " the provider is throttling too hard, try again later"
+                )
+            if time.monotonic() + seconds > self.ends_at:
+                raise self._overdue(where, self.ends_at)
+            self.waited += seconds
         if seconds > 0:
             log.warning("%s: %s; waiting %.1f s", where, why, seconds)
             self.sleep(seconds)
+
+    def pace(self, seconds: float, where: str, why: str) -> None:
+        """pause(), with no other request starting meanwhile: spacing requests out spaces them all."""
+        self.gate.hold()
+        try:
+            self.pause(seconds, where, why)
+        finally:
+            self.gate.resume()
 
     def get(
         self,
@@ -275,9 +346,11 @@ class HttpClient:
 
         for attempt in range(self.max_attempts):
             last = attempt == self.max_attempts - 1
-            started = time.monotonic()
-            ends = min(started + self.request_timeout, self.ends_at)
+            throttled = False
+            self.gate.enter()
             try:
+                started = time.monotonic()
+                ends = min(started + self.request_timeout, self.ends_at)
                 response = self._send(method, url, params, data, json_body, where, started, ends)
             except _Overdue:
                 raise self._overdue(where(), ends) from None
@@ -319,7 +392,16 @@ class HttpClient:
                     )
                 asked = self.server_wait(response)
                 wait = self.backoff(attempt) if asked is None else asked
-            self.pause(wait, where(), f"{problem}, retrying")
+                if status == 429:
+                    self.gate.throttled()
+                    throttled = True
+            finally:
+                self.gate.leave()
+            try:
+                self.pause(wait, where(), f"{problem}, retrying")
+            finally:
+                if throttled:
+                    self.gate.resume()
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _send(

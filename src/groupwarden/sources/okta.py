@@ -4,6 +4,10 @@ Paging follows the `Link: <...>; rel="next"` header until there is none; the `af
 cursor inside it is opaque, so we never build it ourselves. Rate limits: a 429 waits until
 X-Rate-Limit-Reset (epoch seconds); a success whose X-Rate-Limit-Remaining is low spreads
 the requests left over the rest of the window instead of running into the 429.
+
+Each group's members are listed by its own cursor, so the groups' listings run side by side,
+page_concurrency at a time while the budget lasts, and one at a time when it runs low, so
+requests already in flight cannot overdraw what is left.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from groupwarden.domain.directory import (
 from groupwarden.domain.errors import SyncError
 from groupwarden.domain.secrets import register_secret
 from groupwarden.domain.text import printable
+from groupwarden.sources.ahead import in_order
 from groupwarden.sources.base import PageCounter, SeenIds
 from groupwarden.sources.common import identifier, parsed_pages_frozen
 from groupwarden.sources.http import HttpClient, check_same_origin, decode_json, safe_url
@@ -41,6 +46,8 @@ INACTIVE_STATUSES = frozenset({"STAGED", "SUSPENDED", "DEPROVISIONED"})
 
 # Start pacing when fewer than this share of the window's requests are left.
 PACE_BELOW = 0.1
+# Member listings in flight at once.
+PAGE_CONCURRENCY = 4
 
 
 class OktaSource:
@@ -62,10 +69,12 @@ class OktaSource:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         max_total_wait: float = 900.0,
+        page_concurrency: int = PAGE_CONCURRENCY,
     ) -> None:
         self.base = url.rstrip("/")
         self.url = safe_url(self.base)
         self.name = name or self.url
+        self.page_concurrency = max(1, page_concurrency)
         register_secret(token)
         self._token = token
         self._ca_bundle = ca_bundle
@@ -94,6 +103,7 @@ class OktaSource:
             sleep=self._sleep,
             server_wait=self._until_reset,
             max_total_wait=self._max_total_wait,
+            concurrency=self.page_concurrency,
         ) as http:
             return self._fetch(http, progress)
 
@@ -128,21 +138,13 @@ class OktaSource:
                 after_page()
                 counter.page(len(page))
             counter = PageCounter("members", progress, total=len(groups))
-            for group in groups:
-                url = f"{self.base}/api/v1/groups/{group.upstream_id}/users"
-                what = f"members of {group.name!r}"
-                seen = SeenIds(f"{self.name}: listing {what}", "member")
-                for page in self._pages(http, url, {"limit": MEMBERS_LIMIT}, what):
-                    members: list[str] = []
-                    for raw in page:
-                        member = identifier(raw.get("id")) if isinstance(raw, dict) else None
-                        if member is None:
-                            raise SyncError(
-                                f"{self.name}: group {group.name!r} has a member without an id; sync aborted"
-                            )
-                        members.append(member)
-                    seen.add(members)
-                    group.user_members.extend(members)
+            # Every group may run ahead of the one being read: a group of many pages must not
+            # leave the others waiting, and the ids are kept for the snapshot anyway.
+            listings = in_order(
+                lambda n: self._members(http, groups[n]), len(groups), self.page_concurrency, len(groups)
+            )
+            for group, members in zip(groups, listings, strict=True):
+                group.user_members.extend(members)
                 counter.item()
                 after_page()
         warnings = [
@@ -152,6 +154,25 @@ class OktaSource:
         snapshot = Snapshot(users=users, groups=groups, warnings=warnings)
         check_snapshot(snapshot, self.name)
         return snapshot
+
+    def _members(self, http: HttpClient, group: SourceGroup) -> list[str]:
+        """The ids of a group's members, every page of them (run on a paging thread)."""
+        url = f"{self.base}/api/v1/groups/{group.upstream_id}/users"
+        what = f"members of {group.name!r}"
+        seen = SeenIds(f"{self.name}: listing {what}", "member")
+        members: list[str] = []
+        for page in self._pages(http, url, {"limit": MEMBERS_LIMIT}, what):
+            ids: list[str] = []
+            for raw in page:
+                member = identifier(raw.get("id")) if isinstance(raw, dict) else None
+                if member is None:
+                    raise SyncError(
+                        f"{self.name}: group {group.name!r} has a member without an id; sync aborted"
+                    )
+                ids.append(member)
+            seen.add(ids)
+            members.extend(ids)
+        return members
 
     def _pages(
         self, http: HttpClient, url: str, params: dict[str, Any] | None, what: str
@@ -190,10 +211,16 @@ class OktaSource:
         reset = _number(response.headers.get("X-Rate-Limit-Reset"))
         if limit is None or remaining is None or reset is None or limit <= 0:
             return
+        # The requests in flight each spend one more: with less left than twice as many, they
+        # go one at a time, so none overdraws the budget; with enough again, side by side.
+        if remaining < 2 * http.gate.limit:
+            http.gate.cap(1)
+        elif http.gate.capped is not None:
+            http.gate.cap(None)
         if remaining >= limit * PACE_BELOW:
             return
         window_left = max(0.0, reset - self._clock())
-        http.pause(
+        http.pace(
             window_left / (remaining + 1), where, f"{remaining:g} requests left in the rate-limit window"
         )
 

@@ -13,9 +13,10 @@ import pytest
 from textual.coordinate import Coordinate
 from textual.widgets import Input, Static
 from tui_fixtures import ESCAPE, GONE
-from tui_helpers import app_for, main, open_folder, open_grant_dialog, settle
+from tui_helpers import app_for, choose_role, main, open_folder, open_grant_dialog, settle
 
 from groupwarden.demo.windmill_server import WindmillStandIn
+from groupwarden.domain.roles import Role
 from groupwarden.services.context import Context
 from groupwarden.services.layout import FolderRow
 from groupwarden.tui import backend
@@ -148,6 +149,8 @@ async def test_keys_answer_while_a_grant_waits_on_windmill(
     held = standin.hold("POST", "/api/w/wm/*")
     async with app_for(linked_ctx, tmp_path).run_test(size=(100, 30)) as pilot:
         dialog = await start_grant(pilot, "wm/reports", "u/farid")
+        # The ACL pane lists Windmill's entries now: the dialog starts from the highlighted one's role.
+        await choose_role(pilot, dialog, Role.WRITER)
         await pilot.press("ctrl+s")
         try:
             assert await asyncio.to_thread(held.arrived.wait, 10), "the grant never reached Windmill"
@@ -171,6 +174,8 @@ async def test_the_dialog_shows_windmills_refusal_on_one_line(
     standin.fail("POST", "/api/w/wm/*", status=401, text="You are not owner of the folder reports")
     async with app_for(linked_ctx, tmp_path).run_test(size=(100, 30)) as pilot:
         dialog = await start_grant(pilot, "wm/reports", "u/farid")
+        # The ACL pane lists Windmill's entries now: the dialog starts from the highlighted one's role.
+        await choose_role(pilot, dialog, Role.WRITER)
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert pilot.app.screen is dialog

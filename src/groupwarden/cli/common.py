@@ -34,6 +34,7 @@ SETTING_FLAGS = (
     "read_only",
     "trust_db_permissions",
     "page_size",
+    "page_concurrency",
     "request_timeout",
     "sync_timeout",
     "insecure",

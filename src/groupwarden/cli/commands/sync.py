@@ -47,6 +47,12 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--name", help="record an ad-hoc source under this name (default: its URL)")
     p.add_argument("--page-size", type=int, metavar="N", help="resources per page (default 500)")
     p.add_argument(
+        "--page-concurrency",
+        type=int,
+        metavar="N",
+        help="pages and member listings fetched at once (default 4; 1 fetches one at a time)",
+    )
+    p.add_argument(
         "--request-timeout",
         type=float,
         metavar="SECONDS",
@@ -106,6 +112,7 @@ def _source_config(args: argparse.Namespace, settings: Settings) -> SourceConfig
         "verify_tls": not settings.insecure,
         "page_size": settings.page_size,
         "request_timeout": settings.request_timeout,
+        "page_concurrency": settings.page_concurrency,
         "sync_timeout": settings.sync_timeout,
     }
     if args.graph:

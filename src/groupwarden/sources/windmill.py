@@ -119,13 +119,9 @@ class GroupWorkspace(msgspec.Struct, frozen=True):
     role: str
 
 
-class InstanceGroupDetail(msgspec.Struct, frozen=True):
-    name: str
-    emails: tuple[str, ...] | None
-    summary: str | None = None
-    instance_role: str | None = None
-    external_id: str | None = None
-    scim_managed: bool | None = None
+class InstanceGroupDetail(InstanceGroup, frozen=True):
+    """One instance group as groups/get answers: the listing's fields and its workspaces."""
+
     workspaces: tuple[GroupWorkspace, ...] = ()
 
 

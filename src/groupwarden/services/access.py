@@ -28,7 +28,7 @@ from groupwarden.store import access as store
 from groupwarden.store import directory as directory_store
 from groupwarden.store import grants as grants_store
 from groupwarden.store import windmill as windmill_store
-from groupwarden.store.access import USER_ID, USER_NAME, UserRow
+from groupwarden.store.access import USER_ACTIVE, USER_DISPLAY, USER_ID, USER_NAME, UserRow
 
 # Rows who_can() reads before it returns: a screen's first page. The rest load on demand.
 PREFETCH = 200
@@ -192,6 +192,19 @@ def reason_dict(reason: Reason) -> dict[str, object]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class AnswerColumns:
+    """A who-can answer column by column, in answer order (WhoCan.columns())."""
+
+    user_names: list[str]
+    display_names: list[str | None]
+    active: list[bool]
+    #: Each user's rank: WhoCan.why(rank) gives its role and reason, shared by many users.
+    ranks: list[int]
+    #: userName -> its look-alike mark (Lookalikes.note), for the marked names only.
+    lookalikes: dict[str, str]
+
+
 class WhoCan(Sequence[UserAccess]):
     """Every user with access to a target, highest role first, then by userName, with why.
 
@@ -254,7 +267,7 @@ class WhoCan(Sequence[UserAccess]):
 
     def _stream(self, rows: list[UserRow]) -> Iterator[UserAccess]:
         roles, reasons, explanations, ranks = self._roles, self._reasons, self._explanations, self._ranks
-        marks = self._lookalikes() if rows else None
+        marks = self._lookalikes(rows) if rows else None
         for uid, name, display, active in rows:
             rank = ranks[uid]
             reason = reasons[rank]
@@ -265,11 +278,14 @@ class WhoCan(Sequence[UserAccess]):
                 uid, name, display, bool(active), roles[rank], reason, explanations[rank], marks.user(name)
             )
 
-    def _lookalikes(self) -> Lookalikes:
-        # Read when the first row is built, once per answer: every userName is compared.
-        if self._marks is None:
-            with self._engine.connect() as conn:
-                self._marks = Lookalikes.read(conn, groups=False)
+    def _lookalikes(self, rows: list[UserRow]) -> Lookalikes:
+        # A page's names are looked up alone; past that, every live userName is read once.
+        if self._marks is not None:
+            return self._marks
+        with self._engine.connect() as conn:
+            if len(rows) <= PREFETCH:
+                return Lookalikes.read(conn, groups=False, users=list(map(USER_NAME, rows)))
+            self._marks = Lookalikes.read(conn, groups=False)
         return self._marks
 
     def _reason(self, rank: int) -> Reason:
@@ -294,6 +310,30 @@ class WhoCan(Sequence[UserAccess]):
     def loaded(self) -> int:
         """How many rows are in memory: the prefetched ones until load_all()."""
         return len(self._rows)
+
+    #: Whether columns() and why() read this answer; a linked workspace's rows carry
+    #: Windmill fields of their own and are read as UserAccess.
+    plain = True
+
+    def columns(self) -> AnswerColumns:
+        """The whole answer column by column: what a printer of every row reads, without an
+        object per row (the rows go from the cursor's tuples to lists, in C loops)."""
+        rows = self.load_all()._rows
+        names = list(map(USER_NAME, rows))
+        return AnswerColumns(
+            names,
+            list(map(USER_DISPLAY, rows)),
+            list(map(bool, map(USER_ACTIVE, rows))),
+            list(map(self._ranks.__getitem__, map(USER_ID, rows))),
+            self._lookalikes(rows).marked("u", names),
+        )
+
+    def why(self, rank: int) -> tuple[Role, Reason, str]:
+        """The role, the reason and its explanation of the users of one rank."""
+        reason = self._reasons[rank]
+        if reason is None:
+            reason = self._reason(rank)
+        return self._roles[rank], reason, self._explanations[rank]
 
     def load_all(self) -> WhoCan:
         """Read every row not prefetched yet (one query); a no-op once done."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import filterfalse
 
 from sqlalchemy import Connection
 
@@ -26,16 +27,22 @@ class Lookalikes:
     which one the reader meant.
     """
 
-    def __init__(self, group_names: list[str], user_names: list[str]) -> None:
-        self._similar = {"g": _similar_names(group_names), "u": _similar_names(user_names)}
+    def __init__(self, group_clashes: list[tuple[str, str]], user_clashes: list[tuple[str, str]]) -> None:
+        self._similar = {"g": _similar_names(group_clashes), "u": _similar_names(user_clashes)}
         self._mixed: dict[str, bool] = {}
 
     @classmethod
-    def read(cls, conn: Connection, *, groups: bool = True, users: bool = True) -> Lookalikes:
-        return cls(
-            store.live_names(conn, "instance_groups") if groups else [],
-            store.live_names(conn, "users") if users else [],
-        )
+    def read(
+        cls,
+        conn: Connection,
+        *,
+        groups: bool | Collection[str] = True,
+        users: bool | Collection[str] = True,
+    ) -> Lookalikes:
+        """The marks of every live group name and userName (True), of none (False), or of
+        those names (a collection: a page of them costs a lookup each rather than a scan of
+        every name; marks of other names read from it are None)."""
+        return cls(_clashes(conn, "instance_groups", groups), _clashes(conn, "users", users))
 
     def note(self, kind: str, name: str) -> str | None:
         """None, "mixed scripts", or "looks like g/<other>" (kind is "g" or "u")."""
@@ -47,6 +54,17 @@ class Lookalikes:
             mixed = self._mixed[name] = not name.isascii() and is_mixed_script(name)
         return "mixed scripts" if mixed else None
 
+    def marked(self, kind: str, names: Collection[str]) -> dict[str, str]:
+        """name -> note(kind, name), for those of names that have a note: what a listing of
+        tens of thousands of names asks, with the per-name work in C loops."""
+        similar = self._similar[kind]
+        out = {name: f"looks like {kind}/{similar[name]}" for name in filter(similar.__contains__, names)}
+        # Only a name with a character outside ASCII can mix scripts.
+        for name in filterfalse(str.isascii, names):
+            if name not in out and (note := self.note(kind, name)) is not None:
+                out[name] = note
+        return out
+
     def group(self, name: str) -> str | None:
         return self.note("g", name)
 
@@ -54,11 +72,23 @@ class Lookalikes:
         return self.note("u", name)
 
 
-def _similar_names(names: list[str]) -> dict[str, str]:
-    """name -> another name with the same skeleton, for every name that has one."""
+# Up to this many names, looking each one up beats one scan of every live name.
+PROBED_NAMES = 2000
+
+
+def _clashes(conn: Connection, table: str, names: bool | Collection[str]) -> list[tuple[str, str]]:
+    if isinstance(names, bool):
+        return store.lookalike_names(conn, table, None) if names else []
+    if len(names) > PROBED_NAMES:
+        return store.lookalike_names(conn, table, None)
+    return store.lookalike_names(conn, table, {skeleton(name) for name in names}) if names else []
+
+
+def _similar_names(clashes: list[tuple[str, str]]) -> dict[str, str]:
+    """name -> another name with the same skeleton, for every (skeleton, name) given."""
     by_skeleton: dict[str, list[str]] = {}
-    for name in names:
-        by_skeleton.setdefault(skeleton(name), []).append(name)
+    for shape, name in clashes:
+        by_skeleton.setdefault(shape, []).append(name)
     similar: dict[str, str] = {}
     for same in by_skeleton.values():
         if len(same) > 1:
@@ -168,7 +198,7 @@ def list_groups(ctx: Context, *, limit: int | None = None) -> list[GroupRow]:
         # Only groups with nested groups differ from their direct count.
         parents = list(children) if wanted is None else [g for g in wanted if g in children]
         effective = _effective_counts(conn, parents, children)
-        marks = Lookalikes.read(conn, users=False)
+        marks = Lookalikes.read(conn, groups=[r.name for r in rows], users=False)
     return [
         GroupRow(
             id=r.id,
@@ -261,7 +291,7 @@ def list_members(
             found = [(u, via[u.id]) for u in users]
         chains = {gid: paths.path(gid) for gid in {gid for _u, gid in found if gid != group.id}}
         names = store.group_names(conn, {g for chain in chains.values() for g in chain})
-        marks = Lookalikes.read(conn, groups=False)
+        marks = Lookalikes.read(conn, groups=False, users=[u.user_name for u, _via in found])
     rows = [
         MemberRow(
             user_id=u.id,
@@ -287,13 +317,13 @@ class PrincipalMatch:
 def group_lookalike(ctx: Context, group: GroupRef) -> str | None:
     """The look-alike mark of one group's name (Lookalikes.note)."""
     with ctx.engine.connect() as conn:
-        return Lookalikes.read(conn, users=False).group(group.name)
+        return Lookalikes.read(conn, groups=[group.name], users=False).group(group.name)
 
 
 def user_lookalike(ctx: Context, user_name: str) -> str | None:
     """The look-alike mark of one userName (Lookalikes.note)."""
     with ctx.engine.connect() as conn:
-        return Lookalikes.read(conn, groups=False).user(user_name)
+        return Lookalikes.read(conn, groups=False, users=[user_name]).user(user_name)
 
 
 def search_principals(ctx: Context, query: str, limit: int = 50) -> list[PrincipalMatch]:

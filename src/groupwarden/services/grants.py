@@ -89,6 +89,14 @@ class GrantRow:
         }
 
 
+def _rows(conn: Connection, listings: list[store.GrantListing]) -> list[GrantRow]:
+    """Grant rows with the look-alike marks of the principals they name."""
+    groups = [g.principal.name for g in listings if isinstance(g.principal, GroupRef)]
+    users = [g.principal.user_name for g in listings if not isinstance(g.principal, GroupRef)]
+    marks = Lookalikes.read(conn, groups=groups, users=users)
+    return [_row(g, marks) for g in listings]
+
+
 def _row(g: store.GrantListing, marks: Lookalikes | None = None) -> GrantRow:
     ref = g.principal
     lookalike = None
@@ -299,8 +307,7 @@ def folder_grants(ctx: Context, target: TargetRef, *, include_items: bool = True
         link = windmill_store.workspace_link(conn, target.target.workspace)
         if link is not None:
             return linked.grants_on(conn, link, target, include_items)
-        marks = Lookalikes.read(conn)
-        return [_row(g, marks) for g in store.grants_on(conn, target, include_items=include_items)]
+        return _rows(conn, store.grants_on(conn, target, include_items=include_items))
 
 
 def group_grants(ctx: Context, group: GroupRef | WindmillPrincipal) -> list[GrantRow]:
@@ -309,12 +316,9 @@ def group_grants(ctx: Context, group: GroupRef | WindmillPrincipal) -> list[Gran
     from groupwarden.services.windmill import access as linked
 
     with ctx.engine.connect() as conn:
-        marks = Lookalikes.read(conn)
-        local = (
-            []
-            if isinstance(group, WindmillPrincipal)
-            else [_row(g, marks) for g in store.grants_of_group(conn, group.id)]
-        )
+        local = []
+        if not isinstance(group, WindmillPrincipal):
+            local = _rows(conn, store.grants_of_group(conn, group.id))
         return local + linked.grants_naming(conn, group)
 
 
@@ -325,8 +329,7 @@ def all_grants(conn: Connection) -> list[GrantRow]:
 def orphaned_grants(ctx: Context) -> list[GrantRow]:
     """Grants naming a group or user removed upstream: kept, flagged, granting nothing."""
     with ctx.engine.connect() as conn:
-        marks = Lookalikes.read(conn)
-        return [_row(g, marks) for g in store.orphaned_grants(conn)]
+        return _rows(conn, store.orphaned_grants(conn))
 
 
 def describe_grants_of(conn: Connection, *, group_ids: list[int], user_ids: list[int]) -> list[str]:

@@ -32,7 +32,7 @@ def group_in(conn: Connection, name: str, *, include_removed: bool = False) -> G
             "group", name, [f"{g.name}  (source {g.source}, upstream id {g.upstream_id})" for g in found]
         )
     if found[0].upstream_id != name:
-        _refuse_lookalike("g", name, found[0].upstream_id, Lookalikes.read(conn, users=False))
+        _refuse_lookalike("g", name, found[0].upstream_id, Lookalikes.read(conn, groups=[name], users=False))
     return found[0]
 
 
@@ -46,7 +46,7 @@ def user_in(conn: Connection, name: str, *, include_removed: bool = False) -> Us
             "user", name, [f"{u.user_name}  (source {u.source}, upstream id {u.upstream_id})" for u in found]
         )
     if found[0].upstream_id != name:
-        _refuse_lookalike("u", name, found[0].upstream_id, Lookalikes.read(conn, groups=False))
+        _refuse_lookalike("u", name, found[0].upstream_id, Lookalikes.read(conn, groups=False, users=[name]))
     return found[0]
 
 

@@ -26,6 +26,8 @@ IN_LIST_LIMIT = 2000
 UserRow = tuple[int, str, str | None, Any]
 USER_ID = itemgetter(0)
 USER_NAME = itemgetter(1)
+USER_DISPLAY = itemgetter(2)
+USER_ACTIVE = itemgetter(3)
 
 _USER_COLUMNS = "SELECT id, user_name, display_name, active FROM users"
 

@@ -8,6 +8,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Boolean, Connection, DateTime, Integer, String, Table, func, insert, select, text
 
+from groupwarden.domain.lookalike import skeleton
+from groupwarden.store.directory import NAME_COLUMNS
 from groupwarden.store.models import Base
 
 # Parents before children, so a restore satisfies every foreign key as it goes.
@@ -73,10 +75,15 @@ def _kind(column: Any) -> str:
     return "text"
 
 
+def _dumped_columns(name: str) -> list[Any]:
+    # A derived column (a name's skeleton) is computed again on restore, never trusted from a file.
+    return [c for c in _table(name).columns if not c.info.get("derived")]
+
+
 def column_rules(name: str) -> list[ColumnRule]:
-    """Each column of a table, in the table's order, with the rules the schema sets for it."""
+    """Each column a backup holds of a table, in the table's order, with the rules the schema sets for it."""
     rules = []
-    for column in _table(name).columns:
+    for column in _dumped_columns(name):
         foreign = next(iter(column.foreign_keys), None)
         rules.append(
             ColumnRule(
@@ -95,9 +102,10 @@ def primary_key(name: str) -> list[str]:
 
 
 def dump_rows(conn: Connection, name: str) -> list[Sequence[Any]]:
-    """Every row of a table, in primary-key order, columns in the table's order."""
+    """Every row of a table, in primary-key order, its dumped columns in the table's order."""
     table = _table(name)
-    return [tuple(r) for r in conn.execute(select(table).order_by(*table.primary_key.columns))]
+    query = select(*_dumped_columns(name)).order_by(*table.primary_key.columns)
+    return [tuple(r) for r in conn.execute(query)]
 
 
 def is_empty(conn: Connection) -> bool:
@@ -105,8 +113,12 @@ def is_empty(conn: Connection) -> bool:
 
 
 def load_rows(conn: Connection, name: str, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows that carry their own ids; on PostgreSQL move the id sequence past them."""
+    """Insert rows that carry their own ids (and compute their derived columns); on PostgreSQL
+    move the id sequence past them."""
     table = _table(name)
+    named = NAME_COLUMNS.get(name)
+    if named is not None:
+        rows = [{**row, "skeleton": skeleton(row[named])} for row in rows]
     for start in range(0, len(rows), 5000):
         conn.execute(insert(table), rows[start : start + 5000])
     if conn.dialect.name == "postgresql" and name in SEQUENCED:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import NoSuchModuleError, OperationalError, SQLAlchemyError
 from groupwarden.domain.errors import BadInput, GroupwardenError, Hint, Remedy
 
 # The newest migration; checked on start without importing Alembic when already there.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 BUSY_TIMEOUT_MS = 10_000
 # PostgreSQL writers wait on each other's row locks; a long sync may hold one for a while.
 PG_LOCK_TIMEOUT_MS = 60_000

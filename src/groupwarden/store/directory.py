@@ -52,11 +52,31 @@ def is_live(conn: Connection, table: str, row_id: int) -> bool:
     return found is not None
 
 
-def live_names(conn: Connection, table: str) -> list[str]:
-    """Every distinct name of the live groups (table instance_groups) or users (table users)."""
-    column = {"instance_groups": "name", "users": "user_name"}[table]
-    rows = conn.exec_driver_sql(f"SELECT DISTINCT {column} FROM {table} WHERE removed_at IS NULL")
-    return [str(name) for (name,) in rows]
+# The name column of each table whose rows keep the skeleton of their name.
+NAME_COLUMNS = {"users": "user_name", "instance_groups": "name"}
+
+
+def lookalike_names(conn: Connection, table: str, skeletons: Collection[str] | None) -> list[tuple[str, str]]:
+    """(skeleton, name) of every distinct live name (users or instance_groups) whose skeleton
+    another, different live name shares; with skeletons, only among those skeletons.
+
+    All of them cost one scan of the partial index on (skeleton, name); a few named ones, a
+    lookup each.
+    """
+    column = NAME_COLUMNS[table]
+    live = f"SELECT DISTINCT skeleton, {column} FROM {table} WHERE removed_at IS NULL"
+    if skeletons is None:
+        clashing = (
+            f"SELECT skeleton FROM {table} WHERE removed_at IS NULL"
+            f" GROUP BY skeleton HAVING MIN({column}) <> MAX({column})"
+        )
+        rows: list[Any] = bulk.fetch_rows(conn, f"{live} AND skeleton IN ({clashing})")
+    else:
+        rows = list(bulk.select_in(conn, f"{live} AND skeleton IN :values", skeletons))
+    by_skeleton: dict[str, set[str]] = defaultdict(set)
+    for shape, name in rows:
+        by_skeleton[shape].add(name)
+    return [(shape, name) for shape, names in by_skeleton.items() if len(names) > 1 for name in names]
 
 
 def nested_children(conn: Connection) -> dict[int, list[int]]:

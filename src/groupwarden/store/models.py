@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -48,12 +49,29 @@ class User(Base):
     __table_args__ = (
         UniqueConstraint("source_id", "upstream_id", name="uq_users_upstream"),
         Index("ix_users_upstream_id", "upstream_id"),
+        Index(
+            "ix_users_live_skeleton",
+            "skeleton",
+            "user_name",
+            sqlite_where=text("removed_at IS NULL"),
+            postgresql_where=text("removed_at IS NULL"),
+        ),
+        # The few removed users, found without a scan of every user.
+        Index(
+            "ix_users_removed",
+            "id",
+            sqlite_where=text("removed_at IS NOT NULL"),
+            postgresql_where=text("removed_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
     upstream_id: Mapped[str] = mapped_column(String(255))
-    user_name: Mapped[str] = mapped_column(String(255), index=True)
+    # Code-point order on PostgreSQL too, as SQLite and Python sort: the index serves who-can's order.
+    user_name: Mapped[str] = mapped_column(
+        String(255).with_variant(String(255, collation="C"), "postgresql"), index=True
+    )
     display_name: Mapped[str | None] = mapped_column(Text)
     # Newline-separated, primary first: a list column would cost a join per user.
     emails: Mapped[str] = mapped_column(Text, default="")
@@ -61,6 +79,9 @@ class User(Base):
     raw_status: Mapped[str | None] = mapped_column(String(40))
     # Set when the user disappears upstream; the row stays so grants can name it.
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # domain.lookalike.skeleton(user_name), kept beside the name: look-alikes are found by index.
+    # Derived, so backups leave it out and a restore computes it again.
+    skeleton: Mapped[str | None] = mapped_column(Text, info={"derived": True})
 
 
 class Group(Base):
@@ -70,6 +91,13 @@ class Group(Base):
     __table_args__ = (
         UniqueConstraint("source_id", "upstream_id", name="uq_groups_upstream"),
         Index("ix_instance_groups_upstream_id", "upstream_id"),
+        Index(
+            "ix_instance_groups_live_skeleton",
+            "skeleton",
+            "name",
+            sqlite_where=text("removed_at IS NULL"),
+            postgresql_where=text("removed_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -79,6 +107,8 @@ class Group(Base):
     description: Mapped[str | None] = mapped_column(Text)
     kind: Mapped[str | None] = mapped_column(String(40))
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # domain.lookalike.skeleton(name); derived, as users.skeleton.
+    skeleton: Mapped[str | None] = mapped_column(Text, info={"derived": True})
 
 
 class UserMembership(Base):

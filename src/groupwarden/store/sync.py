@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, bindparam, text, update
 
 from groupwarden.domain.directory import SourceGroup, SourceUser
+from groupwarden.domain.lookalike import skeleton
 from groupwarden.store import bulk
 from groupwarden.store.db import refresh_statistics
 from groupwarden.store.models import Group, User
@@ -252,8 +253,21 @@ def insert_users(conn: Connection, source_id: int, ids: Sequence[int], users: Se
     bulk.insert_rows(
         conn,
         "users",
-        ("id", "source_id", "upstream_id", "user_name", "display_name", "emails", "active", "raw_status"),
-        [(uid, source_id, u.upstream_id, *user_values(u)) for u, uid in zip(users, ids, strict=True)],
+        (
+            "id",
+            "source_id",
+            "upstream_id",
+            "user_name",
+            "display_name",
+            "emails",
+            "active",
+            "raw_status",
+            "skeleton",
+        ),
+        [
+            (uid, source_id, u.upstream_id, *user_values(u), skeleton(u.user_name))
+            for u, uid in zip(users, ids, strict=True)
+        ],
     )
 
 
@@ -263,9 +277,9 @@ def insert_groups(
     bulk.insert_rows(
         conn,
         "instance_groups",
-        ("id", "source_id", "upstream_id", "name", "description", "kind"),
+        ("id", "source_id", "upstream_id", "name", "description", "kind", "skeleton"),
         [
-            (gid, source_id, g.upstream_id, g.name, g.description, g.kind)
+            (gid, source_id, g.upstream_id, g.name, g.description, g.kind, skeleton(g.name))
             for g, gid in zip(groups, ids, strict=True)
         ],
     )
@@ -284,12 +298,17 @@ def update_users(conn: Connection, changed: Sequence[tuple[int, SourceUser]]) ->
             emails=bindparam("emails"),
             active=bindparam("active"),
             raw_status=bindparam("raw_status"),
+            skeleton=bindparam("skeleton"),
             removed_at=None,
         )
     )
     columns = ("user_name", "display_name", "emails", "active", "raw_status")
     conn.execute(
-        statement, [{"uid": uid, **dict(zip(columns, user_values(u), strict=True))} for uid, u in changed]
+        statement,
+        [
+            {"uid": uid, "skeleton": skeleton(u.user_name), **dict(zip(columns, user_values(u), strict=True))}
+            for uid, u in changed
+        ],
     )
 
 
@@ -304,12 +323,22 @@ def update_groups(conn: Connection, changed: Sequence[tuple[int, SourceGroup]]) 
             name=bindparam("name"),
             description=bindparam("description"),
             kind=bindparam("kind"),
+            skeleton=bindparam("skeleton"),
             removed_at=None,
         )
     )
     conn.execute(
         statement,
-        [{"gid": gid, "name": g.name, "description": g.description, "kind": g.kind} for gid, g in changed],
+        [
+            {
+                "gid": gid,
+                "name": g.name,
+                "description": g.description,
+                "kind": g.kind,
+                "skeleton": skeleton(g.name),
+            }
+            for gid, g in changed
+        ],
     )
 
 

@@ -236,6 +236,8 @@ class _Names:
 class LinkedWhoCan(WhoCan):
     """A who-can answer on a linked workspace: computed whole, every row built already."""
 
+    plain = False
+
     def __init__(self, rows: list[UserAccess]) -> None:
         self._all = rows
         counts = Counter(row.role for row in rows)
@@ -297,9 +299,20 @@ def who_can(conn: Connection, link: WorkspaceLinkRow, target: TargetRef, minimum
 def access_of(conn: Connection, user: UserRef) -> list[TargetAccess]:
     """Every folder and item of the linked workspaces the IdP user reaches (by email), with why."""
     out: list[TargetAccess] = []
-    idp_users = store.idp_users(conn)
-    for workspace, link in sorted(store.workspace_links(conn).items()):
+    links = store.workspace_links(conn)
+    if not links:
+        return out
+    own = store.idp_users(conn, [user.id])
+    own_emails = {e.strip().lower() for u in own for e in u.emails.split("\n") if e.strip()}
+    # Every IdP user is read (to find emails held by two of them) only when a Windmill user
+    # of some linked workspace has one of this user's emails.
+    idp_users: list[IdpUserRow] | None = None
+    for workspace, link in sorted(links.items()):
         users = store.workspace_users(conn, workspace)
+        if not any(u.email.strip().lower() in own_emails for u in users):
+            continue
+        if idp_users is None:
+            idp_users = store.idp_users(conn)
         idp_of = match_users([u.email for u in users], idp_users)
         mine = {u.username for u in users if (found := idp_of[u.email]) is not None and found.id == user.id}
         if not mine:

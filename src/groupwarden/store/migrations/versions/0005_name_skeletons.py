@@ -1,0 +1,66 @@
+"""Look-alike names and removed users found through indexes; userNames in code-point order on PostgreSQL.
+
+Every user and group row keeps the skeleton of its name (domain.lookalike.skeleton), so the
+names that look alike are found by one index scan rather than by computing the skeleton of
+every name at each listing. On PostgreSQL, users.user_name takes the "C" collation: answers
+list users by userName in code-point order, as SQLite and Python do, and the plain index on
+user_name serves that order.
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from groupwarden.domain.lookalike import skeleton
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+NAMED = (("users", "user_name"), ("instance_groups", "name"))
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    for table, column in NAMED:
+        op.add_column(table, sa.Column("skeleton", sa.Text(), nullable=True))
+        rows = bind.execute(sa.text(f"SELECT id, {column} FROM {table}")).all()
+        if rows:
+            bind.execute(
+                sa.text(f"UPDATE {table} SET skeleton = :skeleton WHERE id = :id"),
+                [{"id": row_id, "skeleton": skeleton(name)} for row_id, name in rows],
+            )
+        op.create_index(
+            f"ix_{table}_live_skeleton",
+            table,
+            ["skeleton", column],
+            sqlite_where=sa.text("removed_at IS NULL"),
+            postgresql_where=sa.text("removed_at IS NULL"),
+        )
+    # who-can drops the removed users from its answer: a few among many, found by index.
+    op.create_index(
+        "ix_users_removed",
+        "users",
+        ["id"],
+        sqlite_where=sa.text("removed_at IS NOT NULL"),
+        postgresql_where=sa.text("removed_at IS NOT NULL"),
+    )
+    if bind.dialect.name == "postgresql":
+        op.execute('ALTER TABLE users ALTER COLUMN user_name TYPE VARCHAR(255) COLLATE "C"')
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        op.execute('ALTER TABLE users ALTER COLUMN user_name TYPE VARCHAR(255) COLLATE "default"')
+    op.drop_index("ix_users_removed", "users")
+    for table, _column in NAMED:
+        op.drop_index(f"ix_{table}_live_skeleton", table)
+        if bind.dialect.name == "sqlite":
+            # A plain DROP COLUMN: a batch rebuild would trip the foreign keys that point here.
+            op.execute(f"ALTER TABLE {table} DROP COLUMN skeleton")
+        else:
+            op.drop_column(table, "skeleton")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
+import secrets
 import sys
 from collections.abc import Iterable, Sequence
+from itertools import islice, repeat
 from typing import Any, Protocol, runtime_checkable
 
-from groupwarden.domain.text import cell_width, clip, printable, safe_json, shorten
+from groupwarden.domain.text import cell_width, clip, printable, safe_json, safe_json_text, shorten
+
+_json_string = json.encoder.encode_basestring
 
 # The widest a table cell gets: one huge name must not pad every other row to its width.
 CELL_COLUMNS = 120
@@ -25,28 +31,98 @@ def emit_json(result: Result | Iterable[Result]) -> None:
     sys.stdout.write(safe_json(data, default=str) + "\n")
 
 
+# A list of tens of thousands of results that share a shape (a who-can answer) is printed from
+# templates instead: emit_json's text of one sample result whose varying fields hold
+# placeholders, each filled per result with that field's JSON. The text is emit_json's to the
+# byte (tests compare the two); only the to_dict() of each result is not built.
+
+
+def json_holes(count: int) -> list[str]:
+    """Placeholders for the varying fields of a sample result: random, so no name can hold one."""
+    token = secrets.token_hex(8)
+    return [f"gw-hole-{token}-{i}" for i in range(count)]
+
+
+def json_template(sample: Result, holes: Sequence[str]) -> str:
+    """emit_json's text of sample as an item of a list, as a %-format with a %s for each hole,
+    in the order of holes, to fill with json_value()s."""
+    body = safe_json([sample.to_dict()], default=str)[2:-2]
+    found = re.compile("|".join(re.escape(json.dumps(h)) for h in holes))
+    parts = found.split(body.replace("%", "%%"))
+    order = [holes.index(json.loads(m)) for m in found.findall(body)]
+    if order != list(range(len(holes))):
+        raise ValueError("each placeholder must appear once, in order, in the sample's JSON")
+    return "%s".join(parts)
+
+
+def json_value(value: str | None) -> str:
+    """A field's JSON text, as json.dumps writes it inside emit_json (characters unescaped)."""
+    return "null" if value is None else _json_string(value)
+
+
+def emit_json_items(items: Iterable[str]) -> None:
+    """Print a list whose items are filled json_template()s, as emit_json prints the list."""
+    out = sys.stdout
+    first = True
+    for chunk in iter(lambda: list(islice(items, 1000)), []):
+        out.write(("[\n" if first else ",\n") + safe_json_text(",\n".join(chunk)))
+        first = False
+    out.write("[]\n" if first else "\n]\n")
+
+
 def marked(name: str, lookalike: str | None) -> str:
     """A name as a table cell: with a warning when it reads like another name or mixes scripts."""
     return name if lookalike is None else f"{name} ⚠ {lookalike}"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Print rows under headers, columns padded by terminal width (CJK counts double); a cell
     wider than CELL_COLUMNS is cut, with an ellipsis."""
-    cells = [[clip("" if v is None else str(v), CELL_COLUMNS) for v in row] for row in rows]
-    widths = [cell_width(h) for h in headers]
-    for row in cells:
-        for i, value in enumerate(row):
-            widths[i] = max(widths[i], cell_width(value))
+    table_columns(headers, list(zip(*rows, strict=True)) or [() for _ in headers])
+
+
+def table_columns(headers: Sequence[str], columns: Sequence[Sequence[Any]]) -> None:
+    """table(), given its columns rather than its rows."""
+    # Column by column, with the per-cell work left to C loops (map, join, ljust): a who-can
+    # answer is tens of thousands of rows.
+    laid = [
+        _column(h, c, last=i == len(headers) - 1)
+        for i, (h, c) in enumerate(zip(headers, columns, strict=True))
+    ]
     out = sys.stdout
+    head = [h + " " * (width - cell_width(h)) for h, (_texts, width) in zip(headers, laid, strict=True)]
+    out.write("  ".join(head).rstrip() + "\n")
+    lines = map(str.rstrip, map("  ".join, zip(*(texts for texts, _width in laid), strict=True)))
+    while chunk := list(islice(lines, 1000)):
+        out.write("\n".join(chunk) + "\n")
 
-    def line(values: Sequence[str]) -> str:
-        parts = [v + " " * (widths[i] - cell_width(v)) for i, v in enumerate(values)]
-        return "  ".join(parts).rstrip()
 
-    out.write(line(list(headers)) + "\n")
-    for row in cells:
-        out.write(line(row) + "\n")
+def _column(header: str, values: Sequence[Any], *, last: bool) -> tuple[Sequence[str], int]:
+    """A column's cells, made safe, cut to CELL_COLUMNS and padded to its width (but the last
+    column, whose lines end with their text), and that width."""
+    if set(map(type, values)) <= {str}:
+        whole = "".join(values)
+        if whole.isascii() and whole.isprintable() and max(map(len, values), default=0) <= CELL_COLUMNS:
+            # Plain ASCII text throughout (userNames, mostly): one column per character.
+            width = max(cell_width(header), max(map(len, values), default=0))
+            return (values if last else list(map(str.ljust, values, repeat(width)))), width
+    else:
+        # Values of two types can be equal (1 and True) yet print differently.
+        values = ["" if v is None else str(v) for v in values]
+    # Each distinct value made safe and measured once: roles and reasons repeat.
+    shown = {value: _cell(value) for value in set(values)}
+    width = max([cell_width(header), *(w for _text, w in shown.values())])
+    texts = {v: text if last else text + " " * (width - w) for v, (text, w) in shown.items()}
+    return list(map(texts.__getitem__, values)), width
+
+
+def _cell(value: object) -> tuple[str, int]:
+    """A table cell made safe and cut to CELL_COLUMNS, with its width in terminal columns."""
+    text = "" if value is None else str(value)
+    if text.isascii() and text.isprintable() and len(text) <= CELL_COLUMNS:
+        return text, len(text)
+    text = clip(text, CELL_COLUMNS)
+    return text, cell_width(text)
 
 
 def say(text: str) -> None:

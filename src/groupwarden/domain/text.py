@@ -66,8 +66,13 @@ def shorten(text: str, limit: int = SHOWN_CHARACTERS) -> str:
 def safe_json(data: Any, *, indent: int = 2, default: Callable[[Any], Any] | None = None) -> str:
     """JSON text in which no character can drive a terminal: controls, C1 and bidi characters
     are all \\u escapes (which mean the same to a JSON reader)."""
-    text = json.dumps(data, ensure_ascii=False, indent=indent, default=default)
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return safe_json_text(json.dumps(data, ensure_ascii=False, indent=indent, default=default))
+
+
+def safe_json_text(json_text: str) -> str:
+    """JSON text with its C1 and bidi characters escaped (see safe_json): json.dumps escapes
+    the other controls itself."""
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json_text)
 
 
 def csv_cell(value: str) -> str:

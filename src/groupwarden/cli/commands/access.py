@@ -9,6 +9,8 @@ from groupwarden.cli.common import context_of
 
 if TYPE_CHECKING:
     from groupwarden.cli.common import Subparsers
+    from groupwarden.domain.roles import Role
+    from groupwarden.services.access import WhoCan
 
 
 def register(sub: Subparsers) -> None:
@@ -32,21 +34,73 @@ def cmd_who_can(args: argparse.Namespace) -> int:
 
     minimum = Role.parse(args.min)
     ctx = context_of(args)
-    rows = who_can(ctx, resolve.target(ctx, args.target), minimum=minimum)
-    if args.json:
-        emit_json(rows)
+    answer = who_can(ctx, resolve.target(ctx, args.target), minimum=minimum)
+    if answer.plain:
+        # The whole answer goes from the cursor's rows to the writer, column by column.
+        (print_who_can_json if args.json else print_who_can_table)(answer, minimum, args.target)
         return 0
-    if not rows:
+    if args.json:
+        emit_json(answer)
+        return 0
+    if not answer:
         print(f"nobody has {minimum} or more on {args.target}")
         return 0
     table(
         ["USERNAME", "ROLE", "ACTIVE", "WHY"],
         [
             (marked(a.user_name, a.lookalike), a.role, "yes" if a.active else "no", a.explanation)
-            for a in rows
+            for a in answer
         ],
     )
     return 0
+
+
+def print_who_can_table(answer: WhoCan, minimum: Role, target: str) -> None:
+    """who-can's table, as cmd_who_can prints it from UserAccess rows."""
+    from groupwarden.cli.output import marked, table_columns
+
+    found = answer.columns()
+    if not found.ranks:
+        print(f"nobody has {minimum} or more on {target}")
+        return
+    notes = found.lookalikes
+    why = {rank: answer.why(rank) for rank in set(found.ranks)}
+    table_columns(
+        ["USERNAME", "ROLE", "ACTIVE", "WHY"],
+        [
+            [marked(name, notes[name]) if name in notes else name for name in found.user_names],
+            [why[rank][0] for rank in found.ranks],
+            ["yes" if active else "no" for active in found.active],
+            [why[rank][2] for rank in found.ranks],
+        ],
+    )
+
+
+def print_who_can_json(answer: WhoCan, minimum: Role, target: str) -> None:
+    """who-can's --json, as emit_json prints the UserAccess rows: one template per rank and
+    activity, made from a UserAccess's own to_dict(), filled with each user's fields."""
+    from operator import mod
+
+    from groupwarden.cli.output import emit_json_items, json_holes, json_template, json_value
+    from groupwarden.services.access import UserAccess
+
+    found = answer.columns()
+    holes = json_holes(3)
+    templates: dict[tuple[int, bool], str] = {}
+    for rank in set(found.ranks):
+        role, reason, explanation = answer.why(rank)
+        for active in (True, False):
+            sample = UserAccess(0, holes[0], holes[1], active, role, reason, explanation, holes[2])
+            templates[rank, active] = json_template(sample, holes)
+    notes = found.lookalikes
+    values = zip(
+        map(json_value, found.user_names),
+        map(json_value, found.display_names),
+        [json_value(notes.get(name)) for name in found.user_names],
+        strict=True,
+    )
+    keys = zip(found.ranks, found.active, strict=True)
+    emit_json_items(map(mod, map(templates.__getitem__, keys), values))
 
 
 def cmd_access(args: argparse.Namespace) -> int:

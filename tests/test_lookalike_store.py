@@ -146,3 +146,20 @@ def test_the_upgrade_fills_the_skeletons_of_rows_already_there(db_url: str, back
             "Zed": None,
         }
     )
+
+
+def test_a_lookalike_from_another_source_marks_both(ctx: Context) -> None:
+    sync_snapshot(ctx, snapshot("admin", "carol"), source="corp")
+    sync_snapshot(
+        ctx, Snapshot(users=[SourceUser("p-1", CYRILLIC_ADMIN, None, [])], groups=[]), source="partner"
+    )
+    every, probed = marks(ctx, ["admin", CYRILLIC_ADMIN, "carol"], [])
+    assert (
+        every
+        == probed
+        == {
+            "admin": f"looks like u/{CYRILLIC_ADMIN}",
+            CYRILLIC_ADMIN: "looks like u/admin",
+            "carol": None,
+        }
+    )

@@ -102,9 +102,10 @@ def _column(header: str, values: Sequence[Any], *, last: bool) -> tuple[Sequence
     column, whose lines end with their text), and that width."""
     if set(map(type, values)) <= {str}:
         whole = "".join(values)
-        if whole.isascii() and whole.isprintable() and max(map(len, values), default=0) <= CELL_COLUMNS:
+        longest = max(map(len, values), default=0)
+        if whole.isascii() and whole.isprintable() and longest <= CELL_COLUMNS:
             # Plain ASCII text throughout (userNames, mostly): one column per character.
-            width = max(cell_width(header), max(map(len, values), default=0))
+            width = max(cell_width(header), longest)
             return (values if last else list(map(str.ljust, values, repeat(width)))), width
     else:
         # Values of two types can be equal (1 and True) yet print differently.

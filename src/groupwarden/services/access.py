@@ -6,6 +6,8 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
+from operator import not_
 from typing import overload
 
 from sqlalchemy import Connection, Engine
@@ -343,7 +345,7 @@ class WhoCan(Sequence[UserAccess]):
             have = set(map(USER_ID, self._rows))
             with self._engine.connect() as conn:
                 found = store.user_rows(conn, self._ranks)
-            rest = [r for r in found if USER_ID(r) not in have]
+            rest = list(compress(found, map(not_, map(have.__contains__, map(USER_ID, found)))))
             _in_answer_order(rest, self._ranks, self._roles, one_role=len(self.counts_by_role) == 1)
             # A new list, so an iteration over the old head is not disturbed.
             self._rows = self._rows + rest
@@ -431,8 +433,10 @@ def _in_answer_order(
     """Rows in id order, sorted: highest role first, then userName, then id (stable sorts)."""
     rows.sort(key=USER_NAME)
     if not one_role:
+        # Sorted by a list of keys rather than a key function: the loops stay in C.
         order = [-int(role) for role in roles]
-        rows.sort(key=lambda row: order[ranks[USER_ID(row)]])
+        keys = list(map(order.__getitem__, map(ranks.__getitem__, map(USER_ID, rows))))
+        rows[:] = map(rows.__getitem__, sorted(range(len(rows)), key=keys.__getitem__))
     return rows
 
 

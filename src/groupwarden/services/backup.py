@@ -25,6 +25,7 @@ from groupwarden.services.files import write_private
 from groupwarden.store import backup as store
 from groupwarden.store.backup import TABLES, ColumnRule
 from groupwarden.store.db import HEAD_REVISION, write_transaction
+from groupwarden.store.sync import refresh_lookalikes
 
 FORMAT = "groupwarden-backup"
 VERSION = 1
@@ -119,6 +120,7 @@ def restore(ctx: Context, path: Path) -> dict[str, int]:
             for name in TABLES:
                 store.load_rows(conn, name, loaded[name])
                 counts[name] = len(loaded[name])
+            refresh_lookalikes(conn)
     except (IntegrityError, DataError) as exc:
         first = str(exc.orig or exc).strip().splitlines()[0]
         raise BadInput(

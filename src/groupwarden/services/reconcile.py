@@ -273,6 +273,9 @@ class _Plan:
         cache.update_groups(conn, self.changed_groups)
         cache.mark_users_removed(conn, [old.id for old in self.removed_users], now)
         cache.mark_groups_removed(conn, [old.id for old in self.removed_groups], now)
+        names = (self.new_users, self.new_groups, self.changed_users, self.changed_groups)
+        if any(names) or self.removed_users or self.removed_groups:
+            cache.refresh_lookalikes(conn)
         cache.delete_user_members(conn, self.members_removed)
         cache.delete_group_members(conn, self.nested_removed)
         cache.insert_user_members(conn, self.members_added)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Container, Mapping
-from itertools import groupby
+from itertools import compress, groupby
 from operator import itemgetter
 from typing import Any
 
@@ -36,7 +36,8 @@ def user_rows(conn: Connection, wanted: Collection[int]) -> list[UserRow]:
     """The UserRow of each user in wanted, by id."""
     if len(wanted) > IN_LIST_LIMIT:
         # Cheaper to scan every user once than to send tens of thousands of ids.
-        return [row for row in bulk.fetch_rows(conn, f"{_USER_COLUMNS} ORDER BY id") if row[0] in wanted]
+        rows = bulk.fetch_rows(conn, f"{_USER_COLUMNS} ORDER BY id")
+        return list(compress(rows, map(wanted.__contains__, map(USER_ID, rows))))
     out: list[UserRow] = []
     for listed in bulk.id_lists(wanted):
         out += bulk.fetch_rows(conn, f"{_USER_COLUMNS} WHERE id IN ({listed}) ORDER BY id")

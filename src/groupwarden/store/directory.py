@@ -52,24 +52,22 @@ def is_live(conn: Connection, table: str, row_id: int) -> bool:
     return found is not None
 
 
-# The name column of each table whose rows keep the skeleton of their name.
+# The name column of each table whose rows keep the skeleton of their name, and the kind of
+# name it holds in lookalike_skeletons.
 NAME_COLUMNS = {"users": "user_name", "instance_groups": "name"}
+NAME_KINDS = {"users": "u", "instance_groups": "g"}
 
 
 def lookalike_names(conn: Connection, table: str, skeletons: Collection[str] | None) -> list[tuple[str, str]]:
     """(skeleton, name) of every distinct live name (users or instance_groups) whose skeleton
     another, different live name shares; with skeletons, only among those skeletons.
 
-    All of them cost one scan of the partial index on (skeleton, name); a few named ones, a
-    lookup each.
+    Every clash costs a lookup in lookalike_skeletons; a few named skeletons, a lookup each.
     """
     column = NAME_COLUMNS[table]
     live = f"SELECT DISTINCT skeleton, {column} FROM {table} WHERE removed_at IS NULL"
     if skeletons is None:
-        clashing = (
-            f"SELECT skeleton FROM {table} WHERE removed_at IS NULL"
-            f" GROUP BY skeleton HAVING MIN({column}) <> MAX({column})"
-        )
+        clashing = f"SELECT skeleton FROM lookalike_skeletons WHERE kind = '{NAME_KINDS[table]}'"
         rows: list[Any] = bulk.fetch_rows(conn, f"{live} AND skeleton IN ({clashing})")
     else:
         rows = list(bulk.select_in(conn, f"{live} AND skeleton IN :values", skeletons))

@@ -111,6 +111,17 @@ class Group(Base):
     skeleton: Mapped[str | None] = mapped_column(Text, info={"derived": True})
 
 
+class LookalikeSkeleton(Base):
+    """A skeleton that two or more distinct live names of one kind share ("u" users, "g"
+    groups): derived from the names, rewritten whenever a sync, a restore or a migration
+    writes them, so that reading the look-alikes costs a lookup per clash, not a scan."""
+
+    __tablename__ = "lookalike_skeletons"
+
+    kind: Mapped[str] = mapped_column(String(1), primary_key=True)
+    skeleton: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
 class UserMembership(Base):
     """A user who is a direct member of a group."""
 

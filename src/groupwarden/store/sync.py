@@ -16,7 +16,8 @@ from sqlalchemy import Connection, Engine, bindparam, text, update
 from groupwarden.domain.directory import SourceGroup, SourceUser
 from groupwarden.domain.lookalike import skeleton
 from groupwarden.store import bulk
-from groupwarden.store.db import refresh_statistics
+from groupwarden.store.db import lock_name, refresh_statistics
+from groupwarden.store.directory import NAME_COLUMNS, NAME_KINDS
 from groupwarden.store.models import Group, User
 
 DIRECTORY_TABLES = ("users", "instance_groups", "user_memberships", "group_memberships")
@@ -340,6 +341,23 @@ def update_groups(conn: Connection, changed: Sequence[tuple[int, SourceGroup]]) 
             for gid, g in changed
         ],
     )
+
+
+def refresh_lookalikes(conn: Connection) -> None:
+    """Rewrite lookalike_skeletons from the live names as this transaction sees them: after
+    every write of names (a sync, a restore, the migration that brought the skeletons)."""
+    # Two syncs of different sources on PostgreSQL: the second waits for the first to commit,
+    # then reads its names too.
+    lock_name(conn, "lookalike_skeletons")
+    conn.execute(text("DELETE FROM lookalike_skeletons"))
+    for table, column in NAME_COLUMNS.items():
+        conn.execute(
+            text(
+                f"INSERT INTO lookalike_skeletons (kind, skeleton) SELECT '{NAME_KINDS[table]}', skeleton"
+                f" FROM {table} WHERE removed_at IS NULL"
+                f" GROUP BY skeleton HAVING MIN({column}) <> MAX({column})"
+            )
+        )
 
 
 def mark_users_removed(conn: Connection, ids: Collection[int], now: datetime) -> None:

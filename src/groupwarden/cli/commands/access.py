@@ -64,14 +64,17 @@ def print_who_can_table(answer: WhoCan, minimum: Role, target: str) -> None:
         print(f"nobody has {minimum} or more on {target}")
         return
     notes = found.lookalikes
-    why = {rank: answer.why(rank) for rank in set(found.ranks)}
+    role_of, why_of = {}, {}
+    for rank in set(found.ranks):
+        role, _reason, why_of[rank] = answer.why(rank)
+        role_of[rank] = str(role)
     table_columns(
         ["USERNAME", "ROLE", "ACTIVE", "WHY"],
         [
-            [marked(name, notes[name]) if name in notes else name for name in found.user_names],
-            [why[rank][0] for rank in found.ranks],
-            ["yes" if active else "no" for active in found.active],
-            [why[rank][2] for rank in found.ranks],
+            [marked(name, notes.get(name)) for name in found.user_names] if notes else found.user_names,
+            list(map(role_of.__getitem__, found.ranks)),
+            list(map({True: "yes", False: "no"}.__getitem__, found.active)),
+            list(map(why_of.__getitem__, found.ranks)),
         ],
     )
 

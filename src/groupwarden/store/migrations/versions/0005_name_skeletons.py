@@ -1,10 +1,10 @@
 """Look-alike names and removed users found through indexes; userNames in code-point order on PostgreSQL.
 
-Every user and group row keeps the skeleton of its name (domain.lookalike.skeleton), so the
-names that look alike are found by one index scan rather than by computing the skeleton of
-every name at each listing. On PostgreSQL, users.user_name takes the "C" collation: answers
-list users by userName in code-point order, as SQLite and Python do, and the plain index on
-user_name serves that order.
+Every user and group row keeps the skeleton of its name (domain.lookalike.skeleton), and
+lookalike_skeletons the skeletons that two live names share, so the names that look alike
+are found by lookups rather than by computing the skeleton of every name at each listing.
+On PostgreSQL, users.user_name takes the "C" collation: answers list users by userName in
+code-point order, as SQLite and Python do, and the plain index on user_name serves that order.
 
 Revision ID: 0005
 Revises: 0004
@@ -25,6 +25,12 @@ NAMED = (("users", "user_name"), ("instance_groups", "name"))
 
 def upgrade() -> None:
     bind = op.get_bind()
+    op.create_table(
+        "lookalike_skeletons",
+        sa.Column("kind", sa.String(length=1), nullable=False),
+        sa.Column("skeleton", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("kind", "skeleton", name=op.f("pk_lookalike_skeletons")),
+    )
     for table, column in NAMED:
         op.add_column(table, sa.Column("skeleton", sa.Text(), nullable=True))
         rows = bind.execute(sa.text(f"SELECT id, {column} FROM {table}")).all()
@@ -50,6 +56,13 @@ def upgrade() -> None:
     )
     if bind.dialect.name == "postgresql":
         op.execute('ALTER TABLE users ALTER COLUMN user_name TYPE VARCHAR(255) COLLATE "C"')
+    for table, column in NAMED:
+        kind = "u" if table == "users" else "g"
+        # As store.sync.refresh_lookalikes does after every write of names.
+        op.execute(
+            f"INSERT INTO lookalike_skeletons (kind, skeleton) SELECT '{kind}', skeleton FROM {table}"
+            f" WHERE removed_at IS NULL GROUP BY skeleton HAVING MIN({column}) <> MAX({column})"
+        )
 
 
 def downgrade() -> None:
@@ -57,6 +70,7 @@ def downgrade() -> None:
     if bind.dialect.name == "postgresql":
         op.execute('ALTER TABLE users ALTER COLUMN user_name TYPE VARCHAR(255) COLLATE "default"')
     op.drop_index("ix_users_removed", "users")
+    op.drop_table("lookalike_skeletons")
     for table, _column in NAMED:
         op.drop_index(f"ix_{table}_live_skeleton", table)
         if bind.dialect.name == "sqlite":

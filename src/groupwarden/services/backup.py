@@ -64,6 +64,11 @@ def write_backup(ctx: Context, path: Path) -> dict[str, int]:
     return {name: len(data["tables"][name]["rows"]) for name in TABLES}
 
 
+# Schemas whose backups hold exactly this schema's tables and columns: 0005 added only what a
+# restore computes again (skeletons, the clashing ones).
+RESTORABLE_SCHEMAS = ("0004", HEAD_REVISION)
+
+
 def _read(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -78,7 +83,7 @@ def _read(path: Path) -> dict[str, Any]:
             f"{path} is a backup of format version {data.get('version')}; this groupwarden"
             f" reads version {VERSION}"
         )
-    if data.get("schema") != HEAD_REVISION:
+    if data.get("schema") not in RESTORABLE_SCHEMAS:
         raise BadInput(
             f"{path} was made with schema {data.get('schema')}; this groupwarden has schema"
             f" {HEAD_REVISION}: restore it with the release that made it, upgrade, back up again"

@@ -52,10 +52,10 @@ def first_users_by_name(
     Walks the users in name order, which the index on user_name gives without a sort, so a
     role held by tens of thousands costs a few hundred rows rather than all of them.
     """
-    # Python orders str by code point; so do SQLite's default collation and PostgreSQL's "C".
-    collate = "" if conn.dialect.name == "sqlite" else ' COLLATE "C"'
+    # Python orders str by code point; so do SQLite's default collation and users.user_name's
+    # "C" on PostgreSQL (migration 0005), whose index then serves this order.
     mark = bulk.mark(conn)
-    sql = f"{_USER_COLUMNS} ORDER BY user_name{collate}, id LIMIT {mark} OFFSET {mark}"
+    sql = f"{_USER_COLUMNS} ORDER BY user_name, id LIMIT {mark} OFFSET {mark}"
     found: list[UserRow] = []
     offset, chunk = 0, max(need * 4, 500)
     while True:

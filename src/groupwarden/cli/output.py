@@ -10,7 +10,15 @@ from collections.abc import Iterable, Sequence
 from itertools import islice, repeat
 from typing import Any, Protocol, runtime_checkable
 
-from groupwarden.domain.text import cell_width, clip, printable, safe_json, safe_json_text, shorten
+from groupwarden.domain.text import (
+    cell_width,
+    clip,
+    json_text_is_safe,
+    printable,
+    safe_json,
+    safe_json_text,
+    shorten,
+)
 
 _json_string = json.encoder.encode_basestring
 
@@ -55,17 +63,22 @@ def json_template(sample: Result, holes: Sequence[str]) -> str:
     return "%s".join(parts)
 
 
-def json_value(value: str | None) -> str:
-    """A field's JSON text, as json.dumps writes it inside emit_json (characters unescaped)."""
-    return "null" if value is None else _json_string(value)
+def json_values(values: Iterable[str | None]) -> list[str]:
+    """Each value's JSON text, as emit_json writes it (None is null), made safe as emit_json makes it."""
+    texts = ["null" if v is None else _json_string(v) for v in values]
+    # Checked all at once: names that need an escape are rare.
+    if not json_text_is_safe("".join(texts)):
+        texts = list(map(safe_json_text, texts))
+    return texts
 
 
 def emit_json_items(items: Iterable[str]) -> None:
-    """Print a list whose items are filled json_template()s, as emit_json prints the list."""
+    """Print a list whose items are json_template()s filled with json_values(), as emit_json
+    prints the list: both parts are safe already."""
     out = sys.stdout
     first = True
     for chunk in iter(lambda: list(islice(items, 1000)), []):
-        out.write(("[\n" if first else ",\n") + safe_json_text(",\n".join(chunk)))
+        out.write(("[\n" if first else ",\n") + ",\n".join(chunk))
         first = False
     out.write("[]\n" if first else "\n]\n")
 

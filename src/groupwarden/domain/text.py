@@ -69,6 +69,11 @@ def safe_json(data: Any, *, indent: int = 2, default: Callable[[Any], Any] | Non
     return safe_json_text(json.dumps(data, ensure_ascii=False, indent=indent, default=default))
 
 
+def json_text_is_safe(json_text: str) -> bool:
+    """True when safe_json_text would leave json_text as it is."""
+    return _JSON_UNSAFE.search(json_text) is None
+
+
 def safe_json_text(json_text: str) -> str:
     """JSON text with its C1 and bidi characters escaped (see safe_json): json.dumps escapes
     the other controls itself."""

@@ -7,9 +7,10 @@ tuples of a known shape (UserRow).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Collection, Container, Mapping
-from itertools import compress, groupby
+from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import Connection
 from groupwarden.store import bulk
 from groupwarden.store.directory import group_names
 
-# Above this many ids, one scan of the users table beats sending the ids in IN lists.
+# Above this many ids, they go to the database as one parameter rather than in IN lists.
 IN_LIST_LIMIT = 2000
 
 # (id, userName, display name, active as the driver returns it): a users row as it comes.
@@ -35,9 +36,13 @@ _USER_COLUMNS = "SELECT id, user_name, display_name, active FROM users"
 def user_rows(conn: Connection, wanted: Collection[int]) -> list[UserRow]:
     """The UserRow of each user in wanted, by id."""
     if len(wanted) > IN_LIST_LIMIT:
-        # Cheaper to scan every user once than to send tens of thousands of ids.
-        rows = bulk.fetch_rows(conn, f"{_USER_COLUMNS} ORDER BY id")
-        return list(compress(rows, map(wanted.__contains__, map(USER_ID, rows))))
+        # Tens of thousands of ids go as one parameter, looked up by primary key: about half
+        # the cost of reading every user (the table's rows are wide) when half are wanted.
+        ids = sorted(wanted)
+        if conn.dialect.name == "sqlite":
+            sql = f"{_USER_COLUMNS} WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id"
+            return bulk.fetch_rows(conn, sql, (json.dumps(ids),))
+        return bulk.fetch_rows(conn, f"{_USER_COLUMNS} WHERE id = ANY(%s) ORDER BY id", (ids,))
     out: list[UserRow] = []
     for listed in bulk.id_lists(wanted):
         out += bulk.fetch_rows(conn, f"{_USER_COLUMNS} WHERE id IN ({listed}) ORDER BY id")

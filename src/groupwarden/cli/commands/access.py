@@ -84,7 +84,7 @@ def print_who_can_json(answer: WhoCan, minimum: Role, target: str) -> None:
     activity, made from a UserAccess's own to_dict(), filled with each user's fields."""
     from operator import mod
 
-    from groupwarden.cli.output import emit_json_items, json_holes, json_template, json_value
+    from groupwarden.cli.output import emit_json_items, json_holes, json_template, json_values
     from groupwarden.services.access import UserAccess
 
     found = answer.columns()
@@ -97,9 +97,9 @@ def print_who_can_json(answer: WhoCan, minimum: Role, target: str) -> None:
             templates[rank, active] = json_template(sample, holes)
     notes = found.lookalikes
     values = zip(
-        map(json_value, found.user_names),
-        map(json_value, found.display_names),
-        [json_value(notes.get(name)) for name in found.user_names],
+        json_values(found.user_names),
+        json_values(found.display_names),
+        json_values([notes.get(name) for name in found.user_names]) if notes else ["null"] * len(found.ranks),
         strict=True,
     )
     keys = zip(found.ranks, found.active, strict=True)

@@ -437,8 +437,9 @@ def write_state(
     _mirror_folders(conn, list(after.workspaces), after.folders)
 
     _write_rows(conn, "windmill_users", _outside(before.users, gone), after.users)
-    _write_rows(conn, "windmill_acl", _outside(before.acl, gone), after.acl)
-    _write_rows(conn, "windmill_items", _outside(before.items, gone), after.items)
+    with bulk.roomy_cache(conn):
+        _write_rows(conn, "windmill_acl", _outside(before.acl, gone), after.acl)
+        _write_rows(conn, "windmill_items", _outside(before.items, gone), after.items)
     _write_rows(conn, "windmill_auto_add", _outside(before.auto_add, gone), after.auto_add)
     _write_rows(
         conn,
@@ -459,10 +460,15 @@ def _write_rows(
     conn: Connection, table: str, old: Sequence[tuple[Any, ...]], new: Sequence[tuple[Any, ...]]
 ) -> None:
     keys, others = _KEYED[table]
+    # Rows go in sorted, which is key order (key columns first): SQLite inserts a few hundred
+    # thousand rows in key order about twice as fast as in a set's order.
+    if not old:
+        # A first pull: nothing to compare, every row is new (and unique, by its key).
+        bulk.insert_rows(conn, table, keys + others, sorted(new))
+        return
     old_rows, new_rows = set(old), set(new)
-    # No order needed: these tables have no generated ids, and a dump reads them by key.
-    bulk.delete_keys(conn, table, keys, [r[: len(keys)] for r in old_rows - new_rows])
-    bulk.insert_rows(conn, table, keys + others, list(new_rows - old_rows))
+    bulk.delete_keys(conn, table, keys, sorted(r[: len(keys)] for r in old_rows - new_rows))
+    bulk.insert_rows(conn, table, keys + others, sorted(new_rows - old_rows))
 
 
 def _write_instance_groups(

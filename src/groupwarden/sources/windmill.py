@@ -88,6 +88,8 @@ class Item(msgspec.Struct, frozen=True):
     kind: str
     path: str
     extra_perms: Perms
+    #: The folder it inherits from (a path f/<folder>/<name>); None for any other path.
+    folder: str | None = None
 
 
 class WorkspaceUser(msgspec.Struct, frozen=True):
@@ -378,10 +380,10 @@ class WindmillClient:
         folders = self._folders(ws, counters["folders"])
         # Only items under a folder inherit from it; the others are not ours to show.
         items = [
-            Item(kind, row.path, row.extra_perms)
+            Item(kind, row.path, row.extra_perms, folder)
             for kind in ITEM_KINDS
             for row in self._item_rows(ws, kind, counters["items"])
-            if item_folder(row.path) is not None
+            if (folder := item_folder(row.path)) is not None
         ]
         users = self.users(ws)
         counters["users"].page(len(users))
@@ -410,7 +412,10 @@ class WindmillClient:
         return _unique(self._surprise, rows, lambda f: f.name, path, "folder")
 
     def _items(self, workspace: str, kind: str, counter: PageCounter) -> list[Item]:
-        return [Item(kind, row.path, row.extra_perms) for row in self._item_rows(workspace, kind, counter)]
+        return [
+            Item(kind, row.path, row.extra_perms, item_folder(row.path))
+            for row in self._item_rows(workspace, kind, counter)
+        ]
 
     def _item_rows(self, workspace: str, kind: str, counter: PageCounter) -> list[_ItemRow]:
         """Every item of one kind as listed, checked: its ACL and its path unique."""

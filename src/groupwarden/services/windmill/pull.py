@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from groupwarden.domain.directory import Progress, ProgressCallback
 from groupwarden.domain.errors import BadInput, SyncError
 from groupwarden.domain.principals import FOLDER_NAME, WORKSPACE_ID
-from groupwarden.domain.windmill import folder_role, item_folder, item_role
+from groupwarden.domain.windmill import folder_role, item_role
 from groupwarden.services.audit import record_run
 from groupwarden.services.context import Context
 from groupwarden.services.sync import read_token
@@ -29,12 +29,11 @@ from groupwarden.sources.windmill import InstanceSnapshot, WindmillClient, Works
 from groupwarden.store import windmill as store
 from groupwarden.store.db import lock_name, write_transaction
 from groupwarden.store.windmill import (
-    AclRow,
+    AclValues,
     AutoAddRow,
     FolderRow,
     InstanceGroupRow,
     InstanceState,
-    ItemRow,
     UserRow,
     WorkspaceGroupRow,
 )
@@ -132,9 +131,9 @@ class PullReport:
 AclKey = tuple[str, str, str, str]
 
 
-def _acl_roles(rows: Iterable[AclRow]) -> dict[AclKey, str]:
+def _acl_roles(rows: Iterable[AclValues]) -> dict[AclKey, str]:
     """(workspace, kind, folder name or item path, principal) -> role."""
-    return {(r.workspace_id, r.kind, r.path or r.folder, r.principal): r.role for r in rows}
+    return {(w, kind, path or folder, principal): role for w, folder, kind, path, principal, role in rows}
 
 
 def _acl_change(key: AclKey, before: str | None, after: str | None) -> AclChange:
@@ -142,7 +141,7 @@ def _acl_change(key: AclKey, before: str | None, after: str | None) -> AclChange
     return AclChange(principal, f"{workspace}/{where}", kind, before, after)
 
 
-def _all_added(rows: Iterable[AclRow]) -> list[AclChange]:
+def _all_added(rows: Iterable[AclValues]) -> list[AclChange]:
     """Every entry of rows as an addition, in the order of the keys _acl_roles gives them."""
     keys = sorted(
         (w, kind, path or folder, principal, role) for w, folder, kind, path, principal, role in rows
@@ -253,15 +252,14 @@ def state_of(
             for principal in sorted(set(folder.owners) | set(folder.extra_perms)):
                 role = folder_role(folder.owners, folder.extra_perms, principal)
                 assert role is not None
-                acl.append(AclRow(wid, folder.name, "folder", "", principal, role.label))
-        # The hot loop of a pull: one pass per item, and one per ACL entry of it.
+                acl.append((wid, folder.name, "folder", "", principal, role.label))
+        # The hot loop of a pull, once per item and once per ACL entry: plain tuples.
         for item in ws.items:
-            kind, path = item.kind, item.path
-            folder_name = item_folder(path)
+            kind, path, folder_name = item.kind, item.path, item.folder
             assert folder_name is not None  # the client keeps items under f/<folder>/ only
-            items.append(ItemRow(wid, kind, path, folder_name))
+            items.append((wid, kind, path, folder_name))
             for principal, write in item.extra_perms.items():
-                acl.append(AclRow(wid, folder_name, kind, path, principal, _ITEM_ROLES[write]))
+                acl.append((wid, folder_name, kind, path, principal, _ITEM_ROLES[write]))
         state.users.extend(
             UserRow(wid, u.username, u.email, u.is_admin, u.operator, u.disabled) for u in ws.users
         )

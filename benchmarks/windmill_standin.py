@@ -2,6 +2,7 @@
 
     python benchmarks/windmill_standin.py --workspaces 20 --folders 500 --items 20          # measure
     python benchmarks/windmill_standin.py --workspaces 20 --folders 500 --items 20 --serve  # serve
+    python benchmarks/windmill_standin.py --runs 1 --profile   # then a cProfile of one whole pull
 
 Prints figures; asserts nothing. The bare loop fetches the same pages as a pull, decodes
 each with json.loads and does nothing else: the floor a pull is compared with. Two pulls are
@@ -13,8 +14,10 @@ checks, the diff, one transaction, the run recorded). Target: the whole pull <= 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import tempfile
 import time
 from pathlib import Path
@@ -30,16 +33,32 @@ from groupwarden.sources.windmill import DEFAULT_PER_PAGE, MAX_PER_PAGE, Windmil
 TOKEN_VAR = "GW_BENCH_WINDMILL_TOKEN"
 
 
-def whole_pull(url: str) -> float:
+def whole_pull(url: str, profiler: cProfile.Profile | None = None) -> float:
     """Seconds for services.windmill.pull of the stand-in into a new, empty SQLite store."""
     with tempfile.TemporaryDirectory() as folder:
         ctx = Context.open(str(Path(folder) / "bench.db"))
         try:
             started = time.perf_counter()
-            pull(ctx, WindmillLink("bench", url, token_env=TOKEN_VAR, standin=True))
+            if profiler:
+                profiler.enable()
+            try:
+                pull(ctx, WindmillLink("bench", url, token_env=TOKEN_VAR, standin=True))
+            finally:
+                if profiler:
+                    profiler.disable()
             return time.perf_counter() - started
         finally:
             ctx.close()
+
+
+def print_profile(url: str, lines: int = 30) -> None:
+    """A cProfile of one whole pull (the calling thread only: the stand-in's threads are not in it)."""
+    profiler = cProfile.Profile()
+    seconds = whole_pull(url, profiler)
+    print(f"\nprofile of one whole pull ({seconds:.2f} s with the profiler on):")
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(lines)
+    stats.sort_stats("tottime").print_stats(lines)
 
 
 def bare_loop(url: str, token: str) -> int:
@@ -90,6 +109,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--serve", action="store_true", help="serve until interrupted instead of measuring")
+    parser.add_argument("--profile", action="store_true", help="then print a cProfile of one whole pull")
     args = parser.parse_args()
 
     standin = WindmillStandIn()
@@ -127,10 +147,12 @@ def main() -> None:
             f" WindmillClient.pull {pulled:.2f} s ({items} items kept), {pulled / bare:.2f}x;"
             f" windmill pull into a new store {whole:.2f} s, {whole / bare:.2f}x"
         )
-    standin.stop()
     best = min(ratios)
     print(f"whole pull, best of {len(ratios)}: {best:.2f}x the bare loop (target <= 2x)")
     print("targets: all met" if best <= 2 else "targets missed: windmill pull into a new store <= 2x")
+    if args.profile:
+        print_profile(standin.url)
+    standin.stop()
 
 
 if __name__ == "__main__":

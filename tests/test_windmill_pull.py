@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -434,3 +435,155 @@ def test_a_re_pull_rewrites_only_the_workspaces_that_changed(
     with ctx.engine.connect() as conn:
         now = store.workspace_digests(conn, found.id)
     assert now["ws00"] == digests["ws00"] and now["ws01"] != digests["ws01"]
+
+
+# --- the exact diff and run rows, first pull and re-pull ------------------------------------------
+
+
+def expected_first_diff(standin: WindmillStandIn) -> dict[str, Any]:
+    """The diff of a first pull into an empty store, built from the stand-in's own memory."""
+    state = expected_state(standin)
+    acl = sorted((r.workspace_id, r.kind, r.path or r.folder, r.principal, r.role) for r in state.acl)
+    return {
+        "workspaces_linked": sorted(state.workspaces),
+        "workspaces_unlinked": [],
+        "folders_added": sorted(f"{f.workspace_id}/{f.name}" for f in state.folders),
+        "folders_removed": [],
+        "acl_added": [
+            {"principal": p, "target": f"{w}/{where}", "kind": k, "before": None, "after": role}
+            for w, k, where, p, role in acl
+        ],
+        "acl_changed": [],
+        "acl_removed": [],
+        "groups_added": sorted(
+            [f"g/{g.name}" for g in state.instance_groups]
+            + [f"{g.workspace_id}/g/{g.name}" for g in state.workspace_groups]
+        ),
+        "groups_removed": [],
+        "members_added": {},
+        "members_removed": {},
+        "users_added": sorted(f"{u.workspace_id}/u/{u.username}" for u in state.users),
+        "users_removed": [],
+    }
+
+
+def cut(data: dict[str, Any], limit: int) -> dict[str, Any]:
+    """data as a run records it: each list or mapping cut to its first limit entries."""
+    out: dict[str, Any] = {}
+    truncated: dict[str, int] = {}
+    for name, value in data.items():
+        if len(value) > limit:
+            truncated[name] = len(value)
+            value = value[:limit] if isinstance(value, list) else dict(list(value.items())[:limit])
+        out[name] = value
+    return {**out, "truncated": truncated} if truncated else out
+
+
+def test_a_first_pull_reports_and_records_every_entry_in_order(
+    ctx: Context,
+    standin: WindmillStandIn,
+    link: WindmillLink,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    expected = expected_first_diff(standin)
+    assert len(expected["acl_added"]) > 40  # more than the cut below, in every list that matters
+
+    report = pull(ctx, link)
+
+    assert report.diff.to_dict() == expected
+    [run] = sync_runs(ctx)
+    assert (run.source, run.actor, run.outcome, run.error) == (
+        "windmill:default",
+        "tester@bastion",
+        "ok",
+        None,
+    )
+    assert run.diff == expected
+    assert report.run_id == run.id
+    same(stored(ctx), expected_state(standin))
+    assert report.acl_entries == len(expected["acl_added"])
+    assert report.items == len(expected_state(standin).items)
+
+    # A run keeps the first entries of each list, in the same order, and the full lengths.
+    other = Context.open(str(tmp_path / "cut.db"))
+    try:
+        other.actor, other.clock = ctx.actor, ctx.clock
+        # The package exports the function pull under the module's name.
+        monkeypatch.setattr(
+            importlib.import_module("groupwarden.services.windmill.pull"), "RUN_DIFF_LIMIT", 5
+        )
+        report = pull(other, link)
+        assert report.diff.to_dict() == expected
+        assert sync_runs(other)[0].diff == cut(expected, 5)
+    finally:
+        other.close()
+
+
+def test_a_re_pull_records_the_same_diff_it_reports(
+    ctx: Context, standin: WindmillStandIn, link: WindmillLink
+) -> None:
+    pull(ctx, link)
+    standin.set_folder("ws00", "folder_0001", ["g/team_2"], {"g/team_2": True, "u/user_3": False})
+    standin.remove_user("ws01", "user_4")
+    standin.add_folder("ws01", "fresh", ["u/newbie"])
+    standin.add_item("ws00", "app", "f/folder_0002/late", {"g/local_0": False, "u/user_2": True})
+
+    report = pull(ctx, link)
+
+    data = report.diff.to_dict()
+    assert sync_runs(ctx)[0].diff == data
+    for name in ("acl_added", "acl_changed", "acl_removed"):
+        keys = [
+            (c["target"].split("/", 1)[0], c["kind"], c["target"].split("/", 1)[1], c["principal"])
+            for c in data[name]
+        ]
+        assert keys == sorted(keys) and len(set(keys)) == len(keys), name
+    assert data["acl_added"][:2] == [
+        {
+            "principal": "g/local_0",
+            "target": "ws00/f/folder_0002/late",
+            "kind": "app",
+            "before": None,
+            "after": "viewer",
+        },
+        {
+            "principal": "u/user_2",
+            "target": "ws00/f/folder_0002/late",
+            "kind": "app",
+            "before": None,
+            "after": "writer",
+        },
+    ]
+    same(stored(ctx), expected_state(standin))
+
+
+def test_a_first_pull_stores_what_a_pull_over_older_state_stores(
+    ctx: Context, standin: WindmillStandIn, link: WindmillLink, tmp_path: Path
+) -> None:
+    # Into another store first, a different instance: every workspace differs from the final one.
+    other = Context.open(str(tmp_path / "other.db"))
+    try:
+        for ws in ("ws00", "ws01"):
+            standin.add_folder(ws, "temporary", ["u/user_1"], {"g/team_0": False})
+            standin.add_item(ws, "flow", "f/folder_0000/temporary", {"u/user_2": True})
+        standin.set_folder("ws00", "folder_0001", ["g/team_2"], {"g/team_2": True, "u/user_3": False})
+        pull(other, link)
+        standin.workspaces["ws00"].folders.pop("temporary")
+        standin.workspaces["ws01"].folders.pop("temporary")
+        for ws in ("ws00", "ws01"):
+            standin.workspaces[ws].items["flow"].pop("f/folder_0000/temporary")
+        standin.add_user("ws01", "newbie", "newbie@example.test")
+
+        again = pull(other, link)
+        first = pull(ctx, link)
+
+        same(stored(other), stored(ctx))
+        same(stored(ctx), expected_state(standin))
+        assert stored(other).digests == stored(ctx).digests
+        folders = [(w.id, [(f.name, f.summary) for f in w.folders]) for w in list_workspaces(ctx)]
+        assert [(w.id, [(f.name, f.summary) for f in w.folders]) for w in list_workspaces(other)] == folders
+        assert again.diff.folders_removed == ["ws00/temporary", "ws01/temporary"]
+        assert first.diff.workspaces_linked == ["ws00", "ws01"]
+    finally:
+        other.close()

@@ -88,6 +88,8 @@ class Item(msgspec.Struct, frozen=True):
     kind: str
     path: str
     extra_perms: Perms
+    #: The folder it inherits from (a path f/<folder>/<name>); None for any other path.
+    folder: str | None = None
 
 
 class WorkspaceUser(msgspec.Struct, frozen=True):
@@ -357,11 +359,15 @@ class WindmillClient:
             phase: PageCounter(phase, progress)
             for phase in ("workspaces", "instance groups", "folders", "items", "users", "groups", "settings")
         }
-        with parsed_pages_frozen():
+        read: list[WorkspaceSnapshot] = []
+        with parsed_pages_frozen() as freeze:
             listed = self._workspaces(counters["workspaces"])
             instance_groups = self.instance_groups()
             counters["instance groups"].page(len(instance_groups))
-            read = [self._pull_workspace(w, counters) for w in listed if not w.archived]
+            for workspace in listed:
+                if not workspace.archived:
+                    read.append(self._pull_workspace(workspace, counters))
+                    freeze()
         return InstanceSnapshot(
             url=self.url,
             workspaces=tuple(read),
@@ -374,10 +380,10 @@ class WindmillClient:
         folders = self._folders(ws, counters["folders"])
         # Only items under a folder inherit from it; the others are not ours to show.
         items = [
-            item
+            Item(kind, row.path, row.extra_perms, folder)
             for kind in ITEM_KINDS
-            for item in self._items(ws, kind, counters["items"])
-            if item_folder(item.path) is not None
+            for row in self._item_rows(ws, kind, counters["items"])
+            if (folder := item_folder(row.path)) is not None
         ]
         users = self.users(ws)
         counters["users"].page(len(users))
@@ -406,14 +412,26 @@ class WindmillClient:
         return _unique(self._surprise, rows, lambda f: f.name, path, "folder")
 
     def _items(self, workspace: str, kind: str, counter: PageCounter) -> list[Item]:
+        return [
+            Item(kind, row.path, row.extra_perms, item_folder(row.path))
+            for row in self._item_rows(workspace, kind, counter)
+        ]
+
+    def _item_rows(self, workspace: str, kind: str, counter: PageCounter) -> list[_ItemRow]:
+        """Every item of one kind as listed, checked: its ACL and its path unique."""
         if kind not in ITEM_LISTS:
             raise ValueError(f"unknown item kind {kind!r}")
         path = f"/w/{_seg(workspace)}/{ITEM_LISTS[kind]}/list"
         rows = self._pages(path, _ITEMS, counter)
-        for row in rows:
-            _check_acl(self._surprise, path, f"{kind} {row.path}", row.extra_perms)
-        rows = _unique(self._surprise, rows, lambda r: r.path, path, kind)
-        return [Item(kind, row.path, row.extra_perms) for row in rows]
+        # An instance holds items by the hundred thousand and names few principals: each
+        # distinct key is checked once, and the rows are walked again only to name a bad one.
+        if not all(map(is_principal, {key for row in rows for key in row.extra_perms})):
+            for row in rows:
+                _check_acl(self._surprise, path, f"{kind} {row.path}", row.extra_perms)
+        paths = [row.path for row in rows]
+        if len(set(paths)) != len(paths):
+            _unique(self._surprise, rows, lambda r: r.path, path, kind)
+        return rows
 
     def _pages(
         self,

@@ -8,6 +8,7 @@ and they are the one place where SQLite and PostgreSQL differ for bulk work.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
@@ -158,3 +159,28 @@ def fetch_rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[t
         return list(cursor.fetchall())
     finally:
         cursor.close()
+
+
+# Pages SQLite may keep in memory while roomy_cache() holds (in KiB, as PRAGMA cache_size takes
+# them when negative).
+ROOMY_CACHE_KIB = 64 * 1024
+
+
+@contextmanager
+def roomy_cache(conn: Connection) -> Iterator[None]:
+    """A larger SQLite page cache for the statements run inside: one write of a few hundred
+    thousand rows.
+
+    With SQLite's default of 2 MiB, a transaction that big spills dirty pages to the WAL
+    before it commits, and writes many of them twice; measured, 30 % of the insert. The
+    connection's own size comes back afterwards. PostgreSQL manages its buffers itself.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    size = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{ROOMY_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(size)}")

@@ -122,7 +122,7 @@ def drift(ctx: Context, name: str = DEFAULT_NAME) -> DriftReport:
     for ws_user in state.users:
         usernames[ws_user.workspace_id].add(ws_user.username)
     # Sorted here, not by the database: PostgreSQL's collation may order text otherwise.
-    for row in sorted(state.acl):
+    for row in sorted(map(AclRow._make, state.acl)):
         kind, _, who = row.principal.partition("/")
         if kind == "g" and who not in instance_names and who not in local_names[row.workspace_id]:
             report.dangling.append(_entry(row))

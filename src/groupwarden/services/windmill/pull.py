@@ -9,7 +9,7 @@ follows every later IdP sync.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -19,21 +19,21 @@ from sqlalchemy import Connection
 from groupwarden.domain.directory import Progress, ProgressCallback
 from groupwarden.domain.errors import BadInput, SyncError
 from groupwarden.domain.principals import FOLDER_NAME, WORKSPACE_ID
-from groupwarden.domain.windmill import folder_role, item_folder, item_role
+from groupwarden.domain.windmill import folder_role, item_role
 from groupwarden.services.audit import record_run
 from groupwarden.services.context import Context
 from groupwarden.services.sync import read_token
 from groupwarden.services.windmill.links import WindmillLink, check_instance_name, run_source
+from groupwarden.sources.common import parsed_pages_frozen
 from groupwarden.sources.windmill import InstanceSnapshot, WindmillClient, WorkspaceSnapshot, check_url
 from groupwarden.store import windmill as store
 from groupwarden.store.db import lock_name, write_transaction
 from groupwarden.store.windmill import (
-    AclRow,
+    AclValues,
     AutoAddRow,
     FolderRow,
     InstanceGroupRow,
     InstanceState,
-    ItemRow,
     UserRow,
     WorkspaceGroupRow,
 )
@@ -45,8 +45,14 @@ RUN_DIFF_LIMIT = 1000
 # --- the pull's diff ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class AclChange:
+class AclChange(msgspec.Struct, frozen=True, gc=False):
+    """One ACL entry a pull adds, changes or removes.
+
+    A struct, not a dataclass: a first pull of a large instance makes one per entry it
+    stores, and a frozen dataclass costs several times as much to build. Only strings
+    inside, so the garbage collector need not track it.
+    """
+
     principal: str
     #: WORKSPACE/FOLDER for a folder, WORKSPACE/f/FOLDER/NAME for an item.
     target: str
@@ -125,14 +131,24 @@ class PullReport:
 AclKey = tuple[str, str, str, str]
 
 
-def _acl_roles(rows: Iterable[AclRow]) -> dict[AclKey, str]:
+def _acl_roles(rows: Iterable[AclValues]) -> dict[AclKey, str]:
     """(workspace, kind, folder name or item path, principal) -> role."""
-    return {(r.workspace_id, r.kind, r.path or r.folder, r.principal): r.role for r in rows}
+    return {(w, kind, path or folder, principal): role for w, folder, kind, path, principal, role in rows}
 
 
 def _acl_change(key: AclKey, before: str | None, after: str | None) -> AclChange:
     workspace, kind, where, principal = key
     return AclChange(principal, f"{workspace}/{where}", kind, before, after)
+
+
+def _all_added(rows: Iterable[AclValues]) -> list[AclChange]:
+    """Every entry of rows as an addition, in the order of the keys _acl_roles gives them."""
+    keys = sorted(
+        (w, kind, path or folder, principal, role) for w, folder, kind, path, principal, role in rows
+    )
+    return [
+        AclChange(principal, f"{w}/{where}", kind, None, role) for w, kind, where, principal, role in keys
+    ]
 
 
 def diff_states(
@@ -150,13 +166,17 @@ def diff_states(
     diff.folders_added = sorted(new_folders - old_folders)
     diff.folders_removed = sorted(old_folders - new_folders)
 
-    # Whole rows compared as sets, in C: a re-pull holds every ACL entry of the instance twice,
-    # and only the few that differ are looked at one by one.
-    old_rows, new_rows = set(before.acl), set(after.acl)
-    gone, came = _acl_roles(old_rows - new_rows), _acl_roles(new_rows - old_rows)
-    diff.acl_added = [_acl_change(k, None, came[k]) for k in sorted(came.keys() - gone.keys())]
-    diff.acl_removed = [_acl_change(k, gone[k], None) for k in sorted(gone.keys() - came.keys())]
-    diff.acl_changed = [_acl_change(k, gone[k], came[k]) for k in sorted(came.keys() & gone.keys())]
+    if not before.acl:
+        # Nothing stored to compare with (a first pull): every entry is an addition.
+        diff.acl_added = _all_added(after.acl)
+    else:
+        # Whole rows compared as sets, in C: a re-pull holds every ACL entry of the instance
+        # twice, and only the few that differ are looked at one by one.
+        old_rows, new_rows = set(before.acl), set(after.acl)
+        gone, came = _acl_roles(old_rows - new_rows), _acl_roles(new_rows - old_rows)
+        diff.acl_added = [_acl_change(k, None, came[k]) for k in sorted(came.keys() - gone.keys())]
+        diff.acl_removed = [_acl_change(k, gone[k], None) for k in sorted(gone.keys() - came.keys())]
+        diff.acl_changed = [_acl_change(k, gone[k], came[k]) for k in sorted(came.keys() & gone.keys())]
 
     def groups(state: InstanceState) -> set[str]:
         return {f"g/{g.name}" for g in state.instance_groups} | {
@@ -205,10 +225,17 @@ def workspace_digest(ws: WorkspaceSnapshot) -> str:
     return hashlib.blake2b(_DIGEST_FORMAT + msgspec.json.encode(ws), digest_size=16).hexdigest()
 
 
-def state_of(name: str, snapshot: InstanceSnapshot, only: Collection[str] | None = None) -> InstanceState:
+def state_of(
+    name: str,
+    snapshot: InstanceSnapshot,
+    only: Collection[str] | None = None,
+    digests: Mapping[str, str] | None = None,
+) -> InstanceState:
     """The rows to store for a complete snapshot (its workspaces in only, or all of them);
-    a name the store cannot hold fails the pull."""
+    a name the store cannot hold fails the pull. digests: workspace_digest of each workspace,
+    when the caller has them already."""
     state = InstanceState()
+    folders, acl, items = state.folders, state.acl, state.items
     # Windmill lists workspaces in no stable order; sorted, new rows get the same ids every time.
     for ws in sorted(snapshot.workspaces, key=lambda w: w.workspace.id):
         wid = ws.workspace.id
@@ -217,23 +244,22 @@ def state_of(name: str, snapshot: InstanceSnapshot, only: Collection[str] | None
         if not WORKSPACE_ID.fullmatch(wid):
             raise _surprise(name, f"workspace id {wid!r} is not letters, digits, '-' and '_'")
         state.workspaces[wid] = ws.workspace.name
-        state.digests[wid] = workspace_digest(ws)
+        state.digests[wid] = workspace_digest(ws) if digests is None else digests[wid]
         for folder in ws.folders:
             if not FOLDER_NAME.fullmatch(folder.name):
                 raise _surprise(name, f"folder {folder.name!r} of {wid} is not letters, digits and '_'")
-            state.folders.append(FolderRow(wid, folder.name, folder.summary or ""))
+            folders.append(FolderRow(wid, folder.name, folder.summary or ""))
             for principal in sorted(set(folder.owners) | set(folder.extra_perms)):
                 role = folder_role(folder.owners, folder.extra_perms, principal)
                 assert role is not None
-                state.acl.append(AclRow(wid, folder.name, "folder", "", principal, role.label))
+                acl.append((wid, folder.name, "folder", "", principal, role.label))
+        # The hot loop of a pull, once per item and once per ACL entry: plain tuples.
         for item in ws.items:
-            folder_name = item_folder(item.path)
+            kind, path, folder_name = item.kind, item.path, item.folder
             assert folder_name is not None  # the client keeps items under f/<folder>/ only
-            state.items.append(ItemRow(wid, item.kind, item.path, folder_name))
+            items.append((wid, kind, path, folder_name))
             for principal, write in item.extra_perms.items():
-                state.acl.append(
-                    AclRow(wid, folder_name, item.kind, item.path, principal, _ITEM_ROLES[write])
-                )
+                acl.append((wid, folder_name, kind, path, principal, _ITEM_ROLES[write]))
         state.users.extend(
             UserRow(wid, u.username, u.email, u.is_admin, u.operator, u.disabled) for u in ws.users
         )
@@ -289,7 +315,7 @@ def _compare(conn: Connection, name: str, snapshot: InstanceSnapshot) -> _Compar
     stored = {} if instance_id is None else store.workspace_digests(conn, instance_id)
     pulled = {ws.workspace.id: workspace_digest(ws) for ws in snapshot.workspaces}
     changed = {wid for wid, digest in pulled.items() if stored.get(wid) != digest}
-    after = state_of(name, snapshot, changed)
+    after = state_of(name, snapshot, changed, pulled)
     _check_links(conn, name, instance_id, after)
     before = (
         InstanceState()
@@ -327,41 +353,45 @@ def pull(
     source = run_source(link.name)
     started = ctx.clock()
     try:
-        with WindmillClient(url, token, name=link.name, ca_bundle=link.ca_bundle) as client:
-            snapshot = client.pull(progress)
-        if progress:
-            progress(Progress("reconcile", 0, 0, len(snapshot.workspaces)))
-        if dry_run:
-            with ctx.engine.connect() as conn:
-                diff = _compare(conn, link.name, snapshot).diff
-            run_id = None
-        else:
-            with write_transaction(ctx.engine) as conn:
-                lock_name(conn, source)
-                compared = _compare(conn, link.name, snapshot)
-                diff = compared.diff
-                instance_id = store.save_instance(
-                    conn,
-                    name=link.name,
-                    url=url,
-                    token_env=link.token_env,
-                    token_file=link.token_file,
-                    ca_bundle=link.ca_bundle,
-                    standin=link.standin,
-                    pulled_at=ctx.clock(),
-                )
-                store.write_state(
-                    conn, instance_id, compared.before, compared.after, diff.workspaces_unlinked
-                )
-                run_id = record_run(
-                    conn,
-                    source_name=source,
-                    actor=ctx.actor,
-                    now=ctx.clock(),
-                    started_at=started,
-                    outcome="ok",
-                    diff=diff.to_dict(RUN_DIFF_LIMIT),
-                )
+        # What a pull reads and builds lives until it ends: kept out of the garbage
+        # collector's full passes, which would otherwise re-scan it over and over.
+        with parsed_pages_frozen() as freeze:
+            with WindmillClient(url, token, name=link.name, ca_bundle=link.ca_bundle) as client:
+                snapshot = client.pull(progress)
+            freeze()
+            if progress:
+                progress(Progress("reconcile", 0, 0, len(snapshot.workspaces)))
+            if dry_run:
+                with ctx.engine.connect() as conn:
+                    diff = _compare(conn, link.name, snapshot).diff
+                run_id = None
+            else:
+                with write_transaction(ctx.engine) as conn:
+                    lock_name(conn, source)
+                    compared = _compare(conn, link.name, snapshot)
+                    diff = compared.diff
+                    instance_id = store.save_instance(
+                        conn,
+                        name=link.name,
+                        url=url,
+                        token_env=link.token_env,
+                        token_file=link.token_file,
+                        ca_bundle=link.ca_bundle,
+                        standin=link.standin,
+                        pulled_at=ctx.clock(),
+                    )
+                    store.write_state(
+                        conn, instance_id, compared.before, compared.after, diff.workspaces_unlinked
+                    )
+                    run_id = record_run(
+                        conn,
+                        source_name=source,
+                        actor=ctx.actor,
+                        now=ctx.clock(),
+                        started_at=started,
+                        outcome="ok",
+                        diff=diff.to_dict(RUN_DIFF_LIMIT),
+                    )
     except SyncError as exc:
         if not dry_run:
             with write_transaction(ctx.engine) as conn:

@@ -103,7 +103,7 @@ def test_a_restore_computes_the_skeletons_again(ctx: Context, tmp_path: Path, db
     assert every["g/0ps"] == "looks like g/Ops"
 
 
-def test_the_upgrade_fills_the_skeletons_of_rows_already_there(db_url: str, backend: str) -> None:
+def test_the_upgrade_fills_the_skeletons_and_keeps_every_row(db_url: str, backend: str) -> None:
     engine = create_db_engine(resolve_url(db_url))
     if backend == "postgresql":  # the template is at head already: take it back
         from alembic import command
@@ -125,9 +125,18 @@ def test_the_upgrade_fills_the_skeletons_of_rows_already_there(db_url: str, back
                 ),
                 {"id": uid, "up": f"u{uid}", "name": name},
             )
+        conn.execute(text("INSERT INTO workspaces (id, name) VALUES ('ws', 'ws')"))
+        conn.execute(
+            text(
+                "INSERT INTO windmill_acl (workspace_id, folder, kind, path, principal, role)"
+                " VALUES ('ws', 'f1', 'folder', '', 'g/ops', 'writer')"
+            )
+        )
     upgrade_to_head(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM users WHERE skeleton IS NULL")).scalar() == 0
+        # Rebuilt WITHOUT ROWID on SQLite, its rows kept.
+        assert conn.execute(text("SELECT principal, role FROM windmill_acl")).all() == [("g/ops", "writer")]
         # Code-point order on either backend: capitals before small letters, Cyrillic last.
         ordered = [r[0] for r in conn.execute(text("SELECT user_name FROM users ORDER BY user_name"))]
     engine.dispose()

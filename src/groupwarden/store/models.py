@@ -319,6 +319,9 @@ class WindmillAcl(Base):
     """One principal's role on a folder (kind 'folder', path '') or on an item (its ACL kind and path)."""
 
     __tablename__ = "windmill_acl"
+    # Keyed by its primary key alone on SQLite: a pull inserts hundreds of thousands of these,
+    # and a rowid table would write each into the table and again into the key's index.
+    __table_args__ = {"sqlite_with_rowid": False}
 
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
     folder: Mapped[str] = mapped_column(Text, primary_key=True)
@@ -332,6 +335,7 @@ class WindmillItem(Base):
     """An item under f/<folder>/, so a later write knows its ACL kind."""
 
     __tablename__ = "windmill_items"
+    __table_args__ = {"sqlite_with_rowid": False}  # as windmill_acl
 
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)

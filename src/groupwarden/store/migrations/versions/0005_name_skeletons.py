@@ -5,6 +5,7 @@ lookalike_skeletons the skeletons that two live names share, so the names that l
 are found by lookups rather than by computing the skeleton of every name at each listing.
 On PostgreSQL, users.user_name takes the "C" collation: answers list users by userName in
 code-point order, as SQLite and Python do, and the plain index on user_name serves that order.
+On SQLite, windmill_acl and windmill_items become WITHOUT ROWID tables.
 
 Revision ID: 0005
 Revises: 0004
@@ -21,6 +22,32 @@ branch_labels = None
 depends_on = None
 
 NAMED = (("users", "user_name"), ("instance_groups", "name"))
+
+# The Windmill tables a pull fills by the hundred thousand, as 0004 made them: on SQLite they
+# become WITHOUT ROWID tables, each row written once, in its primary key's b-tree.
+KEYED = {
+    "windmill_acl": (
+        "workspace_id VARCHAR(100) NOT NULL, folder TEXT NOT NULL, kind VARCHAR(40) NOT NULL,"
+        " path TEXT NOT NULL, principal TEXT NOT NULL, role VARCHAR(10) NOT NULL,"
+        " CONSTRAINT pk_windmill_acl PRIMARY KEY (workspace_id, folder, kind, path, principal),"
+        " CONSTRAINT fk_windmill_acl_workspace_id_workspaces FOREIGN KEY(workspace_id)"
+        " REFERENCES workspaces (id)"
+    ),
+    "windmill_items": (
+        "workspace_id VARCHAR(100) NOT NULL, kind VARCHAR(40) NOT NULL, path TEXT NOT NULL,"
+        " folder TEXT NOT NULL, CONSTRAINT pk_windmill_items PRIMARY KEY (workspace_id, kind, path),"
+        " CONSTRAINT fk_windmill_items_workspace_id_workspaces FOREIGN KEY(workspace_id)"
+        " REFERENCES workspaces (id)"
+    ),
+}
+
+
+def _rebuild(table: str, *, rowid: bool) -> None:
+    """Copy a SQLite table into a new one with or without rowids, under the same name."""
+    op.execute(f"CREATE TABLE {table}_rebuilt ({KEYED[table]}){'' if rowid else ' WITHOUT ROWID'}")
+    op.execute(f"INSERT INTO {table}_rebuilt SELECT * FROM {table}")
+    op.execute(f"DROP TABLE {table}")
+    op.execute(f"ALTER TABLE {table}_rebuilt RENAME TO {table}")
 
 
 def upgrade() -> None:
@@ -56,6 +83,9 @@ def upgrade() -> None:
     )
     if bind.dialect.name == "postgresql":
         op.execute('ALTER TABLE users ALTER COLUMN user_name TYPE VARCHAR(255) COLLATE "C"')
+    else:
+        for table in KEYED:
+            _rebuild(table, rowid=False)
     for table, column in NAMED:
         kind = "u" if table == "users" else "g"
         # As store.sync.refresh_lookalikes does after every write of names.
@@ -69,6 +99,9 @@ def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         op.execute('ALTER TABLE users ALTER COLUMN user_name TYPE VARCHAR(255) COLLATE "default"')
+    else:
+        for table in KEYED:
+            _rebuild(table, rowid=True)
     op.drop_index("ix_users_removed", "users")
     op.drop_table("lookalike_skeletons")
     for table, _column in NAMED:

@@ -121,9 +121,13 @@ def no_latency_rows(base: str, directory: Any, runs: int) -> list[Row]:
         ("Okta", okta_urls(base, directory.group_ids), okta),
         ("Graph", graph_urls(base, directory.group_ids), graph),
     ):
-        bare, _ = best(runs, lambda urls=urls: bare_loop(urls))
-        today, _ = best(runs, lambda make=make: make(base, 1).fetch())
-        now, snapshot = best(runs, lambda make=make: make(base).fetch())
+        # Alternating in each round, so a drift of the machine's load weighs on the three alike.
+        bare, today, now = float("inf"), float("inf"), float("inf")
+        for _ in range(runs):
+            bare = min(bare, timed(lambda urls=urls: bare_loop(urls))[0])
+            today = min(today, timed(lambda make=make: make(base, 1).fetch())[0])
+            seconds, snapshot = timed(lambda make=make: make(base).fetch())
+            now = min(now, seconds)
         assert len(snapshot.users) == len(directory.user_ids)
         rows.append((f"no latency: bare httpx loop, {label} pages ({len(urls)} requests)", bare, None, None))
         rows.append((f"no latency: {label}Source.fetch, one page at a time", today, today / bare, None))
@@ -210,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--groups", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=1, help="rounds of each comparison (best kept)")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="rounds of each comparison, alternating (best kept)"
+    )
     parser.add_argument(
         "--latency-ms", type=float, default=50.0, help="each response's delay in the latency round (0: none)"
     )

@@ -193,15 +193,20 @@ class MainScreen(Screen[None]):
 
     async def _complete(self) -> None:
         """The rest of the screen, once the first rows are painted; then every held key."""
+        # Not attached: the app is quitting (q pressed at once), and nothing more is shown.
+        if not self.is_attached:
+            return
         panes = self.query_one("#panes", Container)
-        await panes.mount(
-            *(
-                self._placed(pane)
-                for pane in (MembersPane(self.ctx), FoldersPane(self.ctx), AclPane(self.ctx))
-            )
+        rest = (MembersPane(self.ctx), FoldersPane(self.ctx), AclPane(self.ctx))
+        mounted = (
+            panes.mount(*(self._placed(pane) for pane in rest)),
+            self.mount(SyncBar(id="syncbar"), Busy(id="busy"), before="#status"),
+            self.mount(Footer()),
         )
-        await self.mount(SyncBar(id="syncbar"), Busy(id="busy"), before="#status")
-        await self.mount(Footer())
+        for done in mounted:
+            await done
+        if not self.is_attached:
+            return
         # A footer shows the keys when told that they changed: tell the one mounted now.
         self.refresh_bindings()
         self.ready = True

@@ -178,7 +178,7 @@ class ListPane(Vertical):
         frozen.release(self)
 
     def on_mount(self) -> None:
-        if not self.is_attached:
+        if not self.children:
             # Mounted as the app quits: its table and note were never made.
             return
         self.border_title = self.title

@@ -193,8 +193,7 @@ class MainScreen(Screen[None]):
 
     async def _complete(self) -> None:
         """The rest of the screen, once the first rows are painted; then every held key."""
-        # Not attached: the app is quitting (q pressed at once), and nothing more is shown.
-        if not self.is_attached:
+        if self._quitting():
             return
         panes = self.query_one("#panes", Container)
         rest = (MembersPane(self.ctx), FoldersPane(self.ctx), AclPane(self.ctx))
@@ -205,7 +204,7 @@ class MainScreen(Screen[None]):
         )
         for done in mounted:
             await done
-        if not self.is_attached:
+        if self._quitting():
             return
         # A footer shows the keys when told that they changed: tell the one mounted now.
         self.refresh_bindings()
@@ -216,6 +215,10 @@ class MainScreen(Screen[None]):
         held, self.held = self.held, []
         for action in held:
             action()
+
+    def _quitting(self) -> bool:
+        """Whether the app is on its way out (q pressed at once, say): nothing more is shown."""
+        return not (self.is_attached and self.app.is_running)
 
     @property
     def groups(self) -> GroupsPane:

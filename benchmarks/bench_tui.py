@@ -108,16 +108,13 @@ def when_painted(app: Any, shown: Callable[[], bool], out: dict[str, Any]) -> No
 
 
 def child_ui(db: str, config: str, started: float) -> dict[str, Any]:
-    # The command line's start-up path, as `groupwarden --config FILE --db DB --read-only` takes it.
-    from groupwarden.cli.common import context_of, settings_of
+    # The command line's start-up path, as `groupwarden --config FILE --db DB --read-only` takes
+    # it: the app it would run, run here on the test harness.
+    from groupwarden.cli.commands.app import tui_app
     from groupwarden.cli.main import build_parser
-    from groupwarden.tui.app import make_app
 
-    args = build_parser().parse_args(["--config", config, "--db", db, "--read-only"])
-    settings = settings_of(args)
-    ctx = context_of(args, settings)
-    source = next(iter(settings.sources.values())) if len(settings.sources) == 1 else None
-    app = make_app(ctx, settings, source)
+    app = tui_app(build_parser().parse_args(["--config", config, "--db", db, "--read-only"]))
+    ctx = app.ctx
     out: dict[str, Any] = {}
 
     def first_rows() -> bool:

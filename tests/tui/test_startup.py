@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import threading
@@ -15,6 +16,9 @@ from sqlalchemy import event
 from textual.widgets import Footer
 from tui_helpers import app_for, main, settle
 
+from groupwarden.cli.commands.app import tui_app
+from groupwarden.cli.main import build_parser
+from groupwarden.domain.errors import BadInput
 from groupwarden.services.context import Context
 from groupwarden.tui.dialogs import GrantDialog
 from groupwarden.tui.listpane import ListPane
@@ -134,3 +138,28 @@ def test_the_way_to_the_first_rows_imports_no_client_and_no_settings_model(
     env = {"GROUPWARDEN_CONFIG": str(config), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert done.stdout.split() == ["none"]
+
+
+async def test_the_command_line_starts_the_ui_with_garbage_collection_off_until_the_first_rows(
+    filled_db: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "gw.toml"
+    config.write_text("", encoding="utf-8")
+    args = build_parser().parse_args(["--config", str(config), "--db", str(filled_db), "--read-only"])
+    try:
+        app = tui_app(args)
+        assert not gc.isenabled()
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            assert main(app).ready and main(app).groups.rows
+            assert gc.isenabled()
+        app.ctx.close()
+    finally:
+        gc.enable()
+
+
+def test_a_start_that_fails_leaves_garbage_collection_on(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["--config", str(tmp_path / "missing.toml")])
+    with pytest.raises(BadInput):
+        tui_app(args)
+    assert gc.isenabled()

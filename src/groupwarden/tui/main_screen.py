@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
@@ -193,6 +194,8 @@ class MainScreen(Screen[None]):
 
     async def _complete(self) -> None:
         """The rest of the screen, once the first rows are painted; then every held key."""
+        # The command line starts the UI with garbage collection off (cli/commands/app.py).
+        gc.enable()
         if self._quitting():
             return
         panes = self.query_one("#panes", Container)

@@ -4,6 +4,7 @@ URL checks wherever a source is defined, and no secret in the config file."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -349,18 +350,60 @@ def test_keys_that_say_where_a_secret_is_are_allowed(tmp_path: Path) -> None:
     assert settings.sources["entra"].client_secret_file == "~/s"
 
 
-def test_the_types_import_without_pydantic_settings() -> None:
-    """The terminal UI and the services import config for its types; only loading pays for pydantic."""
+def test_the_types_import_without_pydantic_settings(tmp_path: Path) -> None:
+    """The terminal UI and the services import config for its types; only a load with something
+    to check pays for pydantic (here a number from the environment)."""
     import subprocess
     import sys
 
+    config = write_config(tmp_path / "gw.toml", {"db": "/file/gw.db", "read_only": True})
+    env = {key: value for key, value in os.environ.items() if not key.upper().startswith("GROUPWARDEN_")}
     code = (
-        "import sys\nimport groupwarden.config, groupwarden.services.sync, groupwarden.tui.app\n"
+        "import os, sys\nimport groupwarden.config, groupwarden.services.sync, groupwarden.tui.app\n"
         "print('LOADED', 'pydantic_settings' in sys.modules)\n"
-        "groupwarden.config.load_settings()\nprint('LOADED', 'pydantic_settings' in sys.modules)\n"
+        f"groupwarden.config.load_settings({str(config)!r}, {{'trust_db_permissions': True}})\n"
+        "print('LOADED', 'pydantic_settings' in sys.modules)\n"
+        "os.environ['GROUPWARDEN_PAGE_SIZE'] = '7'\n"
+        f"groupwarden.config.load_settings({str(config)!r})\n"
+        "print('LOADED', 'pydantic_settings' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["LOADED", "False", "LOADED", "True"]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout
+    assert out.split() == ["LOADED", "False", "LOADED", "False", "LOADED", "True"]
+
+
+# Values pydantic takes as they are (strings, switches), in every layer but the environment.
+PLAIN_CASES: list[tuple[dict[str, Any], dict[str, Any]]] = [
+    ({}, {}),
+    ({"db": "/flag/gw.db", "read_only": True}, {}),
+    ({}, {"db": "/file/gw.db", "theme": "nord", "insecure": True, "ca_bundle": "/ca.pem"}),
+    ({"db": "/flag/gw.db", "trust_db_permissions": True}, {"db": "/file/gw.db", "read_only": False}),
+    ({"insecure": True}, {"insecure": False, "sources": {"corp": {"url": "http://idp.example.com/scim"}}}),
+    ({}, {"db": "", "sources": {"corp": {"url": SOURCE_URL, "ca_bundle": "/own.pem", "insecure": True}}}),
+]
+
+
+@pytest.mark.parametrize(("flags", "data"), PLAIN_CASES)
+def test_settings_loaded_without_pydantic_are_the_ones_pydantic_gives(
+    flags: dict[str, Any], data: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = str(write_config(tmp_path / "gw.toml", data))
+    for key in [key for key in os.environ if key.upper().startswith("GROUPWARDEN_")]:
+        monkeypatch.delenv(key)
+    quick = load_settings(config, flags)
+    # A variable that gives the default sends every layer through pydantic, changing nothing.
+    monkeypatch.setenv("GROUPWARDEN_PAGE_SIZE", "500")
+    assert load_settings(config, flags) == quick
+
+
+@pytest.mark.parametrize("name", ["GROUPWARDEN_READ_ONLY", "groupwarden_read_only", "GroupWarden_Read_Only"])
+def test_a_variable_in_any_case_still_beats_the_file(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(tmp_path / "gw.toml", {"read_only": True})
+    monkeypatch.setenv(name, "0")
+    assert load_settings(str(config)).read_only is False
 
 
 def test_a_source_built_in_code_passes_the_same_url_check() -> None:

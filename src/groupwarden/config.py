@@ -137,6 +137,31 @@ RULES = {
     "sync_timeout": "must be a number of seconds above 0",
 }
 LAYERED = tuple(RULES)
+# Each layered setting's default: the last layer.
+DEFAULTS: dict[str, Any] = {
+    "db": None,
+    "read_only": False,
+    "trust_db_permissions": False,
+    "theme": None,
+    "max_delete_fraction": 0.2,
+    "max_delete_floor": 10,
+    "page_size": DEFAULT_PAGE_SIZE,
+    "page_concurrency": DEFAULT_PAGE_CONCURRENCY,
+    "request_timeout": DEFAULT_REQUEST_TIMEOUT,
+    "sync_timeout": DEFAULT_SYNC_TIMEOUT,
+    "insecure": False,
+    "ca_bundle": None,
+}
+# The settings whose every value of exactly this type is valid as it is: pydantic has nothing to
+# check or convert in one (a string for a string setting, true or false for a switch).
+PLAIN_TYPES: dict[str, type] = {
+    "db": str,
+    "theme": str,
+    "ca_bundle": str,
+    "read_only": bool,
+    "trust_db_permissions": bool,
+    "insecure": bool,
+}
 
 _file_layer: ContextVar[dict[str, Any]] = ContextVar("groupwarden_file_layer")
 
@@ -173,18 +198,18 @@ def _layered_model() -> type[BaseSettings]:
         )
 
         # The defaults are the last layer.
-        db: str | None = None
-        read_only: bool = False
-        trust_db_permissions: bool = False
-        theme: str | None = None
-        max_delete_fraction: Annotated[float, not_bool, Field(ge=0, le=1)] = 0.2
-        max_delete_floor: Annotated[int, not_bool, Field(ge=0)] = 10
-        page_size: Annotated[int, not_bool, Field(ge=1)] = DEFAULT_PAGE_SIZE
-        page_concurrency: Annotated[int, not_bool, Field(ge=1)] = DEFAULT_PAGE_CONCURRENCY
-        request_timeout: Annotated[float, not_bool, seconds] = DEFAULT_REQUEST_TIMEOUT
-        sync_timeout: Annotated[float, not_bool, seconds] = DEFAULT_SYNC_TIMEOUT
-        insecure: bool = False
-        ca_bundle: str | None = None
+        db: str | None = DEFAULTS["db"]
+        read_only: bool = DEFAULTS["read_only"]
+        trust_db_permissions: bool = DEFAULTS["trust_db_permissions"]
+        theme: str | None = DEFAULTS["theme"]
+        max_delete_fraction: Annotated[float, not_bool, Field(ge=0, le=1)] = DEFAULTS["max_delete_fraction"]
+        max_delete_floor: Annotated[int, not_bool, Field(ge=0)] = DEFAULTS["max_delete_floor"]
+        page_size: Annotated[int, not_bool, Field(ge=1)] = DEFAULTS["page_size"]
+        page_concurrency: Annotated[int, not_bool, Field(ge=1)] = DEFAULTS["page_concurrency"]
+        request_timeout: Annotated[float, not_bool, seconds] = DEFAULTS["request_timeout"]
+        sync_timeout: Annotated[float, not_bool, seconds] = DEFAULTS["sync_timeout"]
+        insecure: bool = DEFAULTS["insecure"]
+        ca_bundle: str | None = DEFAULTS["ca_bundle"]
 
         @classmethod
         def settings_customise_sources(
@@ -198,12 +223,15 @@ def _layered_model() -> type[BaseSettings]:
             # The order is the precedence: flags (given as init values), environment, file.
             return (init_settings, env_settings, FileLayer(settings_cls, _file_layer.get({})))
 
-    assert set(Layered.model_fields) == set(LAYERED)
+    assert set(Layered.model_fields) == set(LAYERED) == set(DEFAULTS)
     return Layered
 
 
 def _layered(flags: Mapping[str, Any], file_values: dict[str, Any], file_where: str) -> dict[str, Any]:
     """Each layered setting's value: from the flags, else the environment, else file_values."""
+    plain = _plain_layers(flags, file_values)
+    if plain is not None:
+        return plain
     from pydantic import ValidationError
 
     token = _file_layer.set(file_values)
@@ -221,6 +249,28 @@ def _layered(flags: Mapping[str, Any], file_values: dict[str, Any], file_where: 
         raise BadInput(f"{origin} {RULES.get(name, 'is not valid')}") from None
     finally:
         _file_layer.reset(token)
+
+
+def _plain_layers(flags: Mapping[str, Any], file_values: dict[str, Any]) -> dict[str, Any] | None:
+    """The layered values when no layer needs pydantic, else None (and pydantic decides).
+
+    No layered setting in the environment, and every flag and file value one that pydantic
+    would take as it is (PLAIN_TYPES): then the higher layer simply wins. The terminal UI
+    starts so, without importing pydantic-settings (a tenth of a second or more).
+    """
+    given = {**file_values, **flags}
+    if not all(name in PLAIN_TYPES and type(value) is PLAIN_TYPES[name] for name, value in given.items()):
+        return None
+    if any(_layered_variable(name) for name, value in os.environ.items() if value != ""):
+        return None
+    return {**DEFAULTS, **given}
+
+
+def _layered_variable(name: str) -> bool:
+    """Whether an environment variable sets a layered setting (pydantic matches them in any case)."""
+    lowered = name.lower()
+    prefix = ENV_PREFIX.lower()
+    return lowered.startswith(prefix) and lowered[len(prefix) :] in DEFAULTS
 
 
 def default_config_path() -> Path:

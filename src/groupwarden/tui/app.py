@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -13,8 +13,10 @@ from textual.screen import Screen
 from textual.theme import Theme
 
 from groupwarden.config import Settings, SourceConfig, save_setting
-from groupwarden.tui.backend import Context
 from groupwarden.tui.threads import DaemonThreads
+
+if TYPE_CHECKING:
+    from groupwarden.tui.backend import Context
 
 
 class GroupwardenApp(App[None]):

@@ -7,25 +7,59 @@ When a service's signature changes, this module is the one to follow it.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from groupwarden.config import Settings, SourceConfig
-from groupwarden.domain.directory import Progress
 from groupwarden.domain.refs import Principal, TargetRef, WindmillPrincipal
-from groupwarden.domain.roles import Role
-from groupwarden.services import access, audit, directory, export, grants, layout, resolve, windmill
-from groupwarden.services.access import Impact, TargetAccess, UserAccess
-from groupwarden.services.admins import AdminRow, admins_everywhere
-from groupwarden.services.audit import ChangeEvent, RunEvent
+from groupwarden.services import directory
 from groupwarden.services.context import Context
 from groupwarden.services.directory import GroupRow, MemberRow, PrincipalMatch
-from groupwarden.services.grants import Change, GrantRow
-from groupwarden.services.layout import FolderRow, WorkspaceRow
-from groupwarden.services.reconcile import DeletionGuard, SyncDiff
-from groupwarden.services.sync import SyncReport
-from groupwarden.services.windmill import DriftReport
+
+if TYPE_CHECKING:
+    from groupwarden.config import Settings, SourceConfig
+    from groupwarden.domain.directory import Progress
+    from groupwarden.domain.roles import Role
+    from groupwarden.services.access import Impact, TargetAccess, UserAccess
+    from groupwarden.services.admins import AdminRow
+    from groupwarden.services.audit import ChangeEvent, RunEvent
+    from groupwarden.services.grants import Change, GrantRow
+    from groupwarden.services.layout import FolderRow, WorkspaceRow
+    from groupwarden.services.reconcile import SyncDiff
+    from groupwarden.services.sync import SyncReport
+    from groupwarden.services.windmill import DriftReport
+
+# The services the first rows do not need are imported on first use: most of them import
+# Windmill's client and httpx, a good part of a second before the groups could be shown.
+# The screens name their row types as backend.GrantRow and so on, which imports them then.
+_LAZY_TYPES = {
+    "AdminRow": "groupwarden.services.admins",
+    "Change": "groupwarden.services.grants",
+    "ChangeEvent": "groupwarden.services.audit",
+    "DriftReport": "groupwarden.services.windmill",
+    "FolderRow": "groupwarden.services.layout",
+    "GrantRow": "groupwarden.services.grants",
+    "Impact": "groupwarden.services.access",
+    "RunEvent": "groupwarden.services.audit",
+    "SyncDiff": "groupwarden.services.reconcile",
+    "SyncReport": "groupwarden.services.sync",
+    "TargetAccess": "groupwarden.services.access",
+    "UserAccess": "groupwarden.services.access",
+    "WorkspaceRow": "groupwarden.services.layout",
+}
+
+if not TYPE_CHECKING:  # mypy reads the imports above, and still flags a name that is neither
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY_TYPES.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+
 
 __all__ = [
     "AdminRow",
@@ -73,6 +107,8 @@ def members_of(ctx: Context, group: GroupRow, limit: int | None = None) -> list[
 
 
 def grants_of(ctx: Context, group: GroupRow) -> list[GrantRow]:
+    from groupwarden.services import grants
+
     return grants.group_grants(ctx, group.ref)
 
 
@@ -87,6 +123,8 @@ class WorkspaceLine:
 
 
 def workspaces_and_folders(ctx: Context) -> list[WorkspaceLine | FolderRow]:
+    from groupwarden.services import layout
+
     rows: list[WorkspaceLine | FolderRow] = []
     for space in layout.list_workspaces(ctx):
         rows.append(WorkspaceLine(space.id, space.name, space.linked))
@@ -95,10 +133,14 @@ def workspaces_and_folders(ctx: Context) -> list[WorkspaceLine | FolderRow]:
 
 
 def folder_grants(ctx: Context, target: TargetRef) -> list[GrantRow]:
+    from groupwarden.services import grants
+
     return grants.folder_grants(ctx, target)
 
 
 def who_can(ctx: Context, target: TargetRef) -> list[UserAccess]:
+    from groupwarden.services import access
+
     # WhoCan reads rows past its prefetch when indexed: read them all here, in the worker.
     return list(access.who_can(ctx, target).load_all())
 
@@ -110,6 +152,8 @@ def access_note(row: UserAccess) -> str | None:
 
 def access_of(ctx: Context, user: str) -> list[TargetAccess]:
     """What a userName typed in the lookup reaches: resolved once, here."""
+    from groupwarden.services import access, resolve
+
     return access.access_of(ctx, resolve.user(ctx, user))[1]
 
 
@@ -123,6 +167,8 @@ def resolve_change(
     """The principal and target typed in the grant dialog, resolved once; the preview and
     the change that follows both use these refs. On a linked workspace the principal is named
     as its Windmill instance's ACLs hold it."""
+    from groupwarden.services import resolve
+
     where = resolve.target(ctx, target)
     return resolve.principal_on_target(ctx, principal, where), where
 
@@ -130,31 +176,45 @@ def resolve_change(
 def preview_change(
     ctx: Context, principal: Principal | WindmillPrincipal, target: TargetRef, role: Role | None
 ) -> Impact:
+    from groupwarden.services import access
+
     return access.preview_change(ctx, principal, target, role)
 
 
 def preview_revoke(ctx: Context, grant: GrantRow) -> Impact:
+    from groupwarden.services import access
+
     return access.preview_change(ctx, grant.principal_ref, grant.target_ref, None)
 
 
 def sync_runs(ctx: Context) -> list[RunEvent]:
+    from groupwarden.services import audit
+
     return audit.sync_runs(ctx)
 
 
 def role_changes(ctx: Context) -> list[ChangeEvent]:
+    from groupwarden.services import audit
+
     return audit.role_changes(ctx)
 
 
 def orphaned_grants(ctx: Context) -> list[GrantRow]:
+    from groupwarden.services import grants
+
     return grants.orphaned_grants(ctx)
 
 
 def admins(ctx: Context) -> list[AdminRow]:
+    from groupwarden.services.admins import admins_everywhere
+
     return admins_everywhere(ctx)
 
 
 def windmill_drift(ctx: Context) -> list[tuple[str, DriftReport]]:
     """What each linked Windmill instance gets wrong, with the instance's label; [] when none is linked."""
+    from groupwarden.services import windmill
+
     return [
         (f"{row.name} (stand-in)" if row.standin else row.name, windmill.drift(ctx, row.name))
         for row in windmill.list_instances(ctx)
@@ -193,6 +253,8 @@ def grant(
     confirm_last_admin: bool,
 ) -> Applied:
     """On a linked workspace (a WindmillPrincipal) the services write Windmill first."""
+    from groupwarden.services import grants
+
     change = grants.grant(
         ctx, principal, target, role, expected=expected, confirm_last_admin=confirm_last_admin
     )
@@ -201,6 +263,8 @@ def grant(
 
 def revoke(ctx: Context, grant: GrantRow, *, confirm_last_admin: bool) -> Applied:
     """Revoke the grant as it was seen: refused if its role changed since."""
+    from groupwarden.services import grants
+
     change = grants.revoke(
         ctx,
         grant.principal_ref,
@@ -214,6 +278,7 @@ def revoke(ctx: Context, grant: GrantRow, *, confirm_last_admin: bool) -> Applie
 def sync(
     ctx: Context, config: SourceConfig, settings: Settings, progress: Callable[[Progress], None]
 ) -> SyncReport:
+    from groupwarden.services.reconcile import DeletionGuard
     from groupwarden.services.sync import build_source, run_sync
 
     guard = DeletionGuard(max_fraction=settings.max_delete_fraction, floor=settings.max_delete_floor)
@@ -222,4 +287,6 @@ def sync(
 
 def save_records(path_text: str, records: list[dict[str, str]], columns: list[str]) -> Path:
     """A pane's rows as CSV or JSON: owner-only, written atomically."""
+    from groupwarden.services import export
+
     return export.save_records(path_text, records, columns)

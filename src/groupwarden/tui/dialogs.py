@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,10 +18,13 @@ from groupwarden.domain.errors import GroupwardenError
 from groupwarden.domain.roles import Role
 from groupwarden.domain.text import printable
 from groupwarden.tui import backend
-from groupwarden.tui.backend import Applied, Context, Impact, Principal, TargetRef, WindmillPrincipal
+from groupwarden.tui.backend import Applied, Context, Principal, TargetRef, WindmillPrincipal
 from groupwarden.tui.busy import Busy
 from groupwarden.tui.messages import ChangeApplied, ChangeRefused, apply_change
 from groupwarden.tui.text import one_line, plain
+
+if TYPE_CHECKING:
+    from groupwarden.tui.backend import Impact
 
 ROLES = (Role.VIEWER, Role.WRITER, Role.ADMIN)
 NAMES_SHOWN = 5

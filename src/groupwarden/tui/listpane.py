@@ -178,6 +178,9 @@ class ListPane(Vertical):
         frozen.release(self)
 
     def on_mount(self) -> None:
+        if not self.children:
+            # Mounted as the app quits: its table and note were never made.
+            return
         self.border_title = self.title
         self._add_columns()
         # Filter while the Input handles the key, not when its Changed message arrives: the input's

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
 from rich.text import Text
 from textual import on, work
@@ -20,10 +23,8 @@ from groupwarden.config import Settings, SourceConfig
 from groupwarden.domain.directory import Progress
 from groupwarden.domain.roles import Role
 from groupwarden.tui import backend
-from groupwarden.tui.backend import Applied, Context, FolderRow, GrantRow, GroupRow, MemberRow, UserAccess
+from groupwarden.tui.backend import Applied, Context, GroupRow, MemberRow
 from groupwarden.tui.busy import Busy
-from groupwarden.tui.common import export_pane, show_help
-from groupwarden.tui.dialogs import ConfirmDialog, GrantDialog, impact_text
 from groupwarden.tui.listpane import ListPane
 from groupwarden.tui.messages import (
     ChangeApplied,
@@ -36,11 +37,18 @@ from groupwarden.tui.messages import (
 from groupwarden.tui.panes import AclPane, FoldersPane, GroupsPane, MembersPane
 from groupwarden.tui.text import ago, one_line, plain
 
+if TYPE_CHECKING:
+    from groupwarden.tui.backend import GrantRow
+
 PANES = ("groups", "members", "folders", "acl")
 LABELS = {"groups": "Groups", "members": "Members", "folders": "Folders", "acl": "ACL"}
 # Below this size the panes are shown two at a time (the active one and its partner).
 GRID_WIDTH = 120
 GRID_HEIGHT = 32
+
+
+def is_compact(width: int, height: int) -> bool:
+    return width < GRID_WIDTH or height < GRID_HEIGHT
 
 
 def partner(pane: str) -> tuple[str, str]:
@@ -67,6 +75,11 @@ class PaneStrip(Static):
 
 
 class SyncBar(Horizontal):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        # Shown from the first sync on.
+        self.display = False
+
     def compose(self) -> ComposeResult:
         yield Static("", id="sync-text")
         yield ProgressBar(show_eta=False, id="sync-progress")
@@ -93,6 +106,29 @@ class SyncBar(Horizontal):
         self.query_one("#sync-text", Static).update(plain(text))
 
 
+P = ParamSpec("P")
+
+
+def after_start(
+    action: Callable[Concatenate[MainScreen, P], None],
+) -> Callable[Concatenate[MainScreen, P], None]:
+    """A key's action: run now, or once the screen is complete if it is not yet.
+
+    The panes after the first, the sync bar and the footer are mounted once the first group rows
+    are painted. A key that arrives before (typed ahead of the start, say) is kept, and every
+    such key runs then, in the order typed.
+    """
+
+    @functools.wraps(action)
+    def run(screen: MainScreen, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        if screen.ready:
+            action(screen, *args, **kwargs)
+        else:
+            screen.held.append(partial(action, screen, *args, **kwargs))
+
+    return run
+
+
 class MainScreen(Screen[None]):
     BINDINGS = [
         Binding("tab", "next_pane(1)", "Next pane", show=False, priority=True),
@@ -113,13 +149,17 @@ class MainScreen(Screen[None]):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    active: reactive[str] = reactive("groups")
-    compact: reactive[bool] = reactive(True)
+    # No watcher runs at the start: the screen and each pane get their classes as they are made,
+    # since a class changed later restyles every widget under it.
+    active: reactive[str] = reactive("groups", init=False)
+    compact: reactive[bool] = reactive(True, init=False)
 
     def __init__(
         self, ctx: Context, settings: Settings, source: SourceConfig | None, clock: Callable[[], datetime]
     ) -> None:
-        super().__init__()
+        compact = is_compact(*self.app.size)
+        super().__init__(classes="compact" if compact else "")
+        self.set_reactive(MainScreen.compact, compact)
         self.ctx = ctx
         self.settings = settings
         self.source = source
@@ -127,33 +167,61 @@ class MainScreen(Screen[None]):
         self.syncing = False
         # The grant being revoked, from the question until the database's answer.
         self.revoking: GrantRow | None = None
-        # started: the groups' first rows arrived; ready: the other panes were asked to load,
-        # which waits for those rows to be painted so no worker competes with the first paint.
+        # started: the groups' first rows arrived; ready: the rest of the screen is mounted and
+        # its panes were asked to load. Both wait for those rows to be painted: nothing is
+        # composed, styled or read before them that they do not need.
         self.started = False
         self.ready = False
+        # The actions of keys that came before the screen was ready, in order (see after_start).
+        self.held: list[Callable[[], None]] = []
 
     def compose(self) -> ComposeResult:
+        # Only what the first group rows need; _complete mounts the rest once they are painted.
         yield PaneStrip(id="strip")
         with Container(id="panes"):
-            yield GroupsPane(self.ctx, self.clock)
-            yield MembersPane(self.ctx)
-            yield FoldersPane(self.ctx)
-            yield AclPane(self.ctx)
-        yield SyncBar(id="syncbar")
-        yield Busy(id="busy")
+            yield self._placed(GroupsPane(self.ctx, self.clock))
         yield Static("", id="status")
-        yield Footer()
 
     def on_mount(self) -> None:
         if self.source is None:
             # "press s" would only be told there is nothing to sync.
             self.groups.empty = "no groups yet: add a source under [sources] in the config file"
-        self.query_one(SyncBar).display = False
-        # Only the groups first: the other panes load once its first rows are on screen.
+        self.query_one(PaneStrip).show(self.active, self.compact)
         self.groups.reload()
         self.groups.focus_table()
         self.update_status()
         self.set_interval(30, self.update_status)
+
+    async def _complete(self) -> None:
+        """The rest of the screen, once the first rows are painted; then every held key."""
+        # The command line starts the UI with garbage collection off (cli/commands/app.py).
+        gc.enable()
+        if self._quitting():
+            return
+        panes = self.query_one("#panes", Container)
+        rest = (MembersPane(self.ctx), FoldersPane(self.ctx), AclPane(self.ctx))
+        mounted = (
+            panes.mount(*(self._placed(pane) for pane in rest)),
+            self.mount(SyncBar(id="syncbar"), Busy(id="busy"), before="#status"),
+            self.mount(Footer()),
+        )
+        for done in mounted:
+            await done
+        if self._quitting():
+            return
+        # A footer shows the keys when told that they changed: tell the one mounted now.
+        self.refresh_bindings()
+        self.ready = True
+        self._say_what_to_do()
+        self.folders.reload()
+        self._follow_group()
+        held, self.held = self.held, []
+        for action in held:
+            action()
+
+    def _quitting(self) -> bool:
+        """Whether the app is on its way out (q pressed at once, say): nothing more is shown."""
+        return not (self.is_attached and self.app.is_running)
 
     @property
     def groups(self) -> GroupsPane:
@@ -177,7 +245,7 @@ class MainScreen(Screen[None]):
     # Layout: a 2x2 grid when there is room, otherwise the active pane and its partner.
 
     def on_resize(self, event: Resize) -> None:
-        self.compact = event.size.width < GRID_WIDTH or event.size.height < GRID_HEIGHT
+        self.compact = is_compact(event.size.width, event.size.height)
 
     def watch_compact(self) -> None:
         self._arrange()
@@ -185,20 +253,25 @@ class MainScreen(Screen[None]):
     def watch_active(self) -> None:
         self._arrange()
 
+    def _placed(self, pane: ListPane) -> ListPane:
+        """pane with the classes that say whether it is on screen and active."""
+        pane.set_class(pane.id in partner(self.active), "shown")
+        pane.set_class(pane.id == self.active, "active")
+        return pane
+
     def _arrange(self) -> None:
         self.set_class(self.compact, "compact")
-        shown = partner(self.active)
-        for name in PANES:
-            pane = self.pane(name)
-            pane.set_class(name in shown, "shown")
-            pane.set_class(name == self.active, "active")
+        for pane in self.query_one("#panes", Container).query_children(ListPane):
+            self._placed(pane)
         self.query_one(PaneStrip).show(self.active, self.compact)
 
+    @after_start
     def action_pane(self, name: str) -> None:
         self.active = name
         # Focus now, not after a refresh: keys typed right after the pane key must land in it.
         self.set_focus(self.pane(name).table)
 
+    @after_start
     def action_next_pane(self, step: int) -> None:
         index = (PANES.index(self.active) + step) % len(PANES)
         self.action_pane(PANES[index])
@@ -214,25 +287,25 @@ class MainScreen(Screen[None]):
                 return
             self.members.show_group(row)
             self.acl.show_group(row)
-        elif isinstance(row, FolderRow):
+        elif name == "folders" and isinstance(row, backend.FolderRow):
             self.acl.show_folder(row.ref, self.folders.link_of(row.workspace))
 
     @on(ListPane.Opened)
     def _opened(self, event: ListPane.Opened) -> None:
-        if event.pane is self.groups:
+        if event.pane.id == "groups":
             self.action_pane("members")
-        elif event.pane is self.folders and isinstance(event.row, FolderRow):
+        elif event.pane.id == "folders" and isinstance(event.row, backend.FolderRow):
             self.action_pane("acl")
 
     @on(ListPane.Loaded)
     def _loaded(self, event: ListPane.Loaded) -> None:
         if event.pane is self.groups:
             self.update_status()
-            self._say_what_to_do()
             if not self.started:
                 self.started = True
-                self.call_after_refresh(self._load_other_panes)
-            else:
+                self.call_after_refresh(self._complete)
+            elif self.ready:
+                self._say_what_to_do()
                 self._follow_group()
 
     def _say_what_to_do(self) -> None:
@@ -245,11 +318,6 @@ class MainScreen(Screen[None]):
             hint = "no groups yet: press s to sync, or run a sync from the command line"
         self.members.idle = hint
         self.members.refresh_note()
-
-    def _load_other_panes(self) -> None:
-        self.ready = True
-        self.folders.reload()
-        self._follow_group()
 
     def _follow_group(self) -> None:
         row = self.groups.current()
@@ -293,18 +361,21 @@ class MainScreen(Screen[None]):
         if self.active == "members" and isinstance(row, MemberRow):
             return f"u/{row.user_name}", None, None
         if self.active == "folders":
-            return None, row.target if isinstance(row, FolderRow) else None, None
+            return None, row.target if isinstance(row, backend.FolderRow) else None, None
         if self.active == "acl":
-            if isinstance(row, GrantRow):
+            if isinstance(row, backend.GrantRow):
                 return row.principal, row.target, row.role
-            if isinstance(row, UserAccess):
+            if isinstance(row, backend.UserAccess):
                 return f"u/{row.user_name}", self.acl.target_text, None
             if self.acl.group is not None:
                 return f"g/{self.acl.group.name}", None, None
             return None, self.acl.target_text, None
         return (f"g/{group.name}" if isinstance(group, GroupRow) else None), None, None
 
+    @after_start
     def action_grant(self) -> None:
+        from groupwarden.tui.dialogs import GrantDialog
+
         principal, target, role = self._selection()
         dialog = GrantDialog(self.ctx, principal, target, role, self.folders.targets())
         self.app.push_screen(dialog, self._changed)
@@ -315,6 +386,7 @@ class MainScreen(Screen[None]):
         self.notify(applied.text(), markup=False, timeout=8)
         self.action_reload()
 
+    @after_start
     def action_revoke(self) -> None:
         grant = self.acl.selected_grant()
         if grant is None:
@@ -335,6 +407,8 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="preview")
     def preview_revoke(self, grant: GrantRow, body: Text) -> None:
+        from groupwarden.tui.dialogs import impact_text
+
         try:
             impact = impact_text(backend.preview_revoke(self.ctx, grant))
             body.append("\n")
@@ -344,6 +418,8 @@ class MainScreen(Screen[None]):
         self.app.call_from_thread(self._ask_revoke, grant, body)
 
     def _ask_revoke(self, grant: GrantRow, body: Text) -> None:
+        from groupwarden.tui.dialogs import ConfirmDialog
+
         self.query_one(Busy).stop()
 
         def answered(yes: bool | None) -> None:
@@ -372,6 +448,8 @@ class MainScreen(Screen[None]):
         self.query_one(Busy).stop()
         grant, self.revoking = self.revoking, None
         if message.needs_confirmation and grant is not None:
+            from groupwarden.tui.dialogs import ConfirmDialog
+
             question = Text.assemble(plain(message.reason), "\n\nRemove the last admin anyway?")
 
             def answered(yes: bool | None) -> None:
@@ -385,12 +463,14 @@ class MainScreen(Screen[None]):
             return
         self.notify(message.reason, severity="error", markup=False, timeout=10)
 
+    @after_start
     def action_effective(self) -> None:
         if not self.acl.toggle_effective():
             self.notify("e shows who reaches a folder: select a folder in pane 3 first", markup=False)
             return
         self.action_pane("acl")
 
+    @after_start
     def action_reload(self) -> None:
         self.groups.reload(keep_cursor=True)
         self.folders.reload(keep_cursor=True)
@@ -401,6 +481,7 @@ class MainScreen(Screen[None]):
 
     # Sync
 
+    @after_start
     def action_sync(self) -> None:
         if self.source is None:
             self.notify(
@@ -459,18 +540,26 @@ class MainScreen(Screen[None]):
 
     # Other screens
 
+    @after_start
     def action_audit(self) -> None:
         from groupwarden.tui.audit_screen import AuditScreen
 
         self.app.push_screen(AuditScreen(self.ctx, self.clock))
 
+    @after_start
     def action_lookup(self) -> None:
         from groupwarden.tui.lookup_screen import LookupScreen
 
         self.app.push_screen(LookupScreen(self.ctx))
 
+    @after_start
     def action_export(self) -> None:
+        from groupwarden.tui.common import export_pane
+
         export_pane(self, self.pane(self.active), self.active)
 
+    @after_start
     def action_help(self) -> None:
+        from groupwarden.tui.common import show_help
+
         show_help(self, "main screen")

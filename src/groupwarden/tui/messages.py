@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.dom import DOMNode
 from textual.message import Message
 
 from groupwarden.domain.directory import Progress
 from groupwarden.domain.errors import GroupwardenError, NeedsConfirmation
-from groupwarden.tui.backend import Applied, SyncReport
+from groupwarden.tui.backend import Applied
 from groupwarden.tui.text import one_line
+
+if TYPE_CHECKING:
+    from groupwarden.tui.backend import SyncReport
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,24 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
 from groupwarden.tui import backend
-from groupwarden.tui.backend import (
-    Context,
-    FolderRow,
-    GrantRow,
-    GroupRow,
-    MemberRow,
-    TargetRef,
-    UserAccess,
-    WorkspaceLine,
-    group_key,
-)
+from groupwarden.tui.backend import Context, GroupRow, MemberRow, TargetRef, WorkspaceLine, group_key
 from groupwarden.tui.listpane import Column, ListPane
 from groupwarden.tui.text import ago, plain, stamp
+
+if TYPE_CHECKING:
+    from groupwarden.tui.backend import FolderRow, GrantRow, UserAccess
 
 Clock = Callable[[], datetime]
 
@@ -139,7 +132,7 @@ class FoldersPane(ListPane):
             "3 Workspaces / folders",
             [
                 Column("folder", 28, _folder_label, style=_workspace_style),
-                Column("grants", 6, lambda r: r.grants if isinstance(r, FolderRow) else "", "right"),
+                Column("grants", 6, lambda r: r.grants if isinstance(r, backend.FolderRow) else "", "right"),
                 Column(
                     "summary",
                     24,
@@ -163,7 +156,7 @@ class FoldersPane(ListPane):
         return None
 
     def targets(self) -> list[str]:
-        return [r.target for r in self.rows if isinstance(r, FolderRow)]
+        return [r.target for r in self.rows if isinstance(r, backend.FolderRow)]
 
 
 FOLDER_GRANTS = [
@@ -275,4 +268,4 @@ class AclPane(ListPane):
 
     def selected_grant(self) -> GrantRow | None:
         row = self.current()
-        return row if isinstance(row, GrantRow) else None
+        return row if isinstance(row, backend.GrantRow) else None

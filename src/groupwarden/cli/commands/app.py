@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ from groupwarden.cli.common import context_of, settings_of
 
 if TYPE_CHECKING:
     from groupwarden.cli.common import Subparsers
+    from groupwarden.tui.app import GroupwardenApp
 
 
 def register(sub: Subparsers) -> None:
@@ -41,11 +43,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_tui(args: argparse.Namespace) -> int:
-    settings = settings_of(args)
-    ctx = context_of(args, settings)
+def tui_app(args: argparse.Namespace) -> GroupwardenApp:
+    """The terminal UI on the store and the source that the options and settings name."""
+    # No garbage collection until the UI shows its first group rows (the main screen turns it
+    # back on): the start makes some 90,000 objects that all live on, and collecting them on the
+    # way took a tenth of the start.
+    gc.disable()
+    try:
+        settings = settings_of(args)
+        ctx = context_of(args, settings)
+        from groupwarden.tui.app import make_app
+    except BaseException:
+        gc.enable()
+        raise
     source = next(iter(settings.sources.values())) if len(settings.sources) == 1 else None
-    from groupwarden.tui.app import run_tui
+    return make_app(ctx, settings, source)
 
-    run_tui(ctx, settings, source)
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    tui_app(args).run()
     return 0

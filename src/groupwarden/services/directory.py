@@ -10,7 +10,7 @@ from itertools import filterfalse
 from sqlalchemy import Connection
 
 from groupwarden.domain.access import effective_member_counts, expand_down, reach_within
-from groupwarden.domain.lookalike import is_mixed_script, skeleton
+from groupwarden.domain.lookalike import is_mixed_script
 from groupwarden.domain.refs import GroupRef, UserRef
 from groupwarden.services.context import Context
 from groupwarden.store import access as access_store
@@ -81,7 +81,7 @@ def _clashes(conn: Connection, table: str, names: bool | Collection[str]) -> lis
         return store.lookalike_names(conn, table, None) if names else []
     if len(names) > PROBED_NAMES:
         return store.lookalike_names(conn, table, None)
-    return store.lookalike_names(conn, table, {skeleton(name) for name in names}) if names else []
+    return store.lookalike_names(conn, table, set(names)) if names else []
 
 
 def _similar_names(clashes: list[tuple[str, str]]) -> dict[str, str]:

@@ -58,23 +58,31 @@ NAME_COLUMNS = {"users": "user_name", "instance_groups": "name"}
 NAME_KINDS = {"users": "u", "instance_groups": "g"}
 
 
-def lookalike_names(conn: Connection, table: str, skeletons: Collection[str] | None) -> list[tuple[str, str]]:
+def lookalike_names(conn: Connection, table: str, names: Collection[str] | None) -> list[tuple[str, str]]:
     """(skeleton, name) of every distinct live name (users or instance_groups) whose skeleton
-    another, different live name shares; with skeletons, only among those skeletons.
+    another, different live name shares; with names, only those sharing the stored skeleton
+    of one of names.
 
-    Every clash costs a lookup in lookalike_skeletons; a few named skeletons, a lookup each.
+    Every clash costs a lookup in lookalike_skeletons; a few names, a lookup each by name and by
+    skeleton (no skeleton is computed here: the rows keep theirs).
     """
     column = NAME_COLUMNS[table]
     live = f"SELECT DISTINCT skeleton, {column} FROM {table} WHERE removed_at IS NULL"
-    if skeletons is None:
+    if names is None:
         clashing = f"SELECT skeleton FROM lookalike_skeletons WHERE kind = '{NAME_KINDS[table]}'"
         rows: list[Any] = bulk.fetch_rows(conn, f"{live} AND skeleton IN ({clashing})")
     else:
-        rows = list(bulk.select_in(conn, f"{live} AND skeleton IN :values", skeletons))
+        named = f"SELECT skeleton FROM {table} WHERE {column} IN :values"
+        rows = list(bulk.select_in(conn, f"{live} AND skeleton IN ({named})", names))
     by_skeleton: dict[str, set[str]] = defaultdict(set)
     for shape, name in rows:
         by_skeleton[shape].add(name)
-    return [(shape, name) for shape, names in by_skeleton.items() if len(names) > 1 for name in names]
+    return [
+        (shape, name)
+        for shape, names_alike in by_skeleton.items()
+        if len(names_alike) > 1
+        for name in names_alike
+    ]
 
 
 def nested_children(conn: Connection) -> dict[int, list[int]]:

@@ -53,7 +53,7 @@ def json_holes(count: int) -> list[str]:
 
 def json_template(sample: Result, holes: Sequence[str]) -> str:
     """emit_json's text of sample as an item of a list, as a %-format with a %s for each hole,
-    in the order of holes, to fill with json_value()s."""
+    in the order of holes, to fill with json_values()."""
     body = safe_json([sample.to_dict()], default=str)[2:-2]
     found = re.compile("|".join(re.escape(json.dumps(h)) for h in holes))
     parts = found.split(body.replace("%", "%%"))

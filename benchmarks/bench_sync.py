@@ -262,7 +262,8 @@ def who_can_first_page(ctx: Context, target: str) -> WhoCan:
 def who_can_printed(ctx: Context, target: str, as_json: bool) -> int:
     """who_can() and every row printed, as `groupwarden who-can [--json]` prints them, to
     /dev/null; returns the bytes written."""
-    answer = who_can(ctx, resolve.target(ctx, target))
+    # As cmd_who_can asks: no first page read apart, every row is printed.
+    answer = who_can(ctx, resolve.target(ctx, target), prefetch=0)
     printer = print_who_can_json if as_json else print_who_can_table
     with open(os.devnull, "w", encoding="utf-8") as sink, redirect_stdout(sink):
         printer(answer, Role.VIEWER, target)

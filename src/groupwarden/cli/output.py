@@ -6,9 +6,10 @@ import json
 import re
 import secrets
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice, repeat
-from typing import Any, Protocol, runtime_checkable
+from operator import add
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from groupwarden.domain.text import (
     cell_width,
@@ -21,6 +22,8 @@ from groupwarden.domain.text import (
 )
 
 _json_string = json.encoder.encode_basestring
+
+K = TypeVar("K", bound=Hashable)
 
 # The widest a table cell gets: one huge name must not pad every other row to its width.
 CELL_COLUMNS = 120
@@ -65,7 +68,10 @@ def json_template(sample: Result, holes: Sequence[str]) -> str:
 
 def json_values(values: Iterable[str | None]) -> list[str]:
     """Each value's JSON text, as emit_json writes it (None is null), made safe as emit_json makes it."""
-    texts = ["null" if v is None else _json_string(v) for v in values]
+    if not isinstance(values, Sequence) or None in values:
+        texts = ["null" if v is None else _json_string(v) for v in values]
+    else:
+        texts = list(map(_json_string, values))
     # Checked all at once: names that need an escape are rare.
     if not json_text_is_safe("".join(texts)):
         texts = list(map(safe_json_text, texts))
@@ -106,6 +112,35 @@ def table_columns(headers: Sequence[str], columns: Sequence[Sequence[Any]]) -> N
     head = [h + " " * (width - cell_width(h)) for h, (_texts, width) in zip(headers, laid, strict=True)]
     out.write("  ".join(head).rstrip() + "\n")
     lines = map(str.rstrip, map("  ".join, zip(*(texts for texts, _width in laid), strict=True)))
+    while chunk := list(islice(lines, 1000)):
+        out.write("\n".join(chunk) + "\n")
+
+
+def table_by_key(
+    headers: Sequence[str],
+    first: Sequence[Any],
+    keys: Sequence[K],
+    rest: Mapping[K, Sequence[Any]],
+) -> None:
+    """table() of the rows (first[i], *rest[keys[i]]). The cells after the first are the same
+    for every row of a key (a who-can answer's role and reason), so they are laid out once a
+    key rather than once a row."""
+    used = set(keys)
+    present = [k for k in rest if k in used]
+    first_texts, first_width = _column(headers[0], first, last=len(headers) == 1)
+    laid = [
+        _column(h, [rest[k][i] for k in present], last=i == len(headers) - 2)
+        for i, h in enumerate(headers[1:])
+    ]
+    widths = [first_width, *(width for _texts, width in laid)]
+    out = sys.stdout
+    out.write("  ".join(h + " " * (w - cell_width(h)) for h, w in zip(headers, widths, strict=True)).rstrip())
+    out.write("\n")
+    tails = {k: "".join("  " + texts[i] for texts, _width in laid).rstrip() for i, k in enumerate(present)}
+    lines: Iterator[str] = map(add, first_texts, map(tails.__getitem__, keys))
+    if not all(tails.values()):
+        # A row whose other cells are all empty ends with its first cell's text.
+        lines = map(str.rstrip, lines)
     while chunk := list(islice(lines, 1000)):
         out.write("\n".join(chunk) + "\n")
 

@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from operator import not_
-from typing import overload
+from typing import TypeVar, overload
 
 from sqlalchemy import Connection, Engine
 
@@ -31,6 +31,8 @@ from groupwarden.store import directory as directory_store
 from groupwarden.store import grants as grants_store
 from groupwarden.store import windmill as windmill_store
 from groupwarden.store.access import USER_ACTIVE, USER_DISPLAY, USER_ID, USER_NAME, UserRow
+
+T = TypeVar("T")
 
 # Rows who_can() reads before it returns: a screen's first page. The rest load on demand.
 PREFETCH = 200
@@ -199,7 +201,8 @@ class AnswerColumns:
     """A who-can answer column by column, in answer order (WhoCan.columns())."""
 
     user_names: list[str]
-    display_names: list[str | None]
+    #: None when columns() was not asked for them.
+    display_names: list[str | None] | None
     active: list[bool]
     #: Each user's rank: WhoCan.why(rank) gives its role and reason, shared by many users.
     ranks: list[int]
@@ -269,7 +272,7 @@ class WhoCan(Sequence[UserAccess]):
 
     def _stream(self, rows: list[UserRow]) -> Iterator[UserAccess]:
         roles, reasons, explanations, ranks = self._roles, self._reasons, self._explanations, self._ranks
-        marks = self._lookalikes(rows) if rows else None
+        marks = self._lookalikes(list(map(USER_NAME, rows))) if rows else None
         for uid, name, display, active in rows:
             rank = ranks[uid]
             reason = reasons[rank]
@@ -280,13 +283,13 @@ class WhoCan(Sequence[UserAccess]):
                 uid, name, display, bool(active), roles[rank], reason, explanations[rank], marks.user(name)
             )
 
-    def _lookalikes(self, rows: list[UserRow]) -> Lookalikes:
+    def _lookalikes(self, names: list[str]) -> Lookalikes:
         # A page's names are looked up alone; past that, every live userName is read once.
         if self._marks is not None:
             return self._marks
         with self._engine.connect() as conn:
-            if len(rows) <= PREFETCH:
-                return Lookalikes.read(conn, groups=False, users=list(map(USER_NAME, rows)))
+            if len(names) <= PREFETCH:
+                return Lookalikes.read(conn, groups=False, users=names)
             self._marks = Lookalikes.read(conn, groups=False)
         return self._marks
 
@@ -317,18 +320,27 @@ class WhoCan(Sequence[UserAccess]):
     #: Windmill fields of their own and are read as UserAccess.
     plain = True
 
-    def columns(self) -> AnswerColumns:
+    def columns(self, *, display_names: bool = True) -> AnswerColumns:
         """The whole answer column by column: what a printer of every row reads, without an
-        object per row (the rows go from the cursor's tuples to lists, in C loops)."""
-        rows = self.load_all()._rows
-        names = list(map(USER_NAME, rows))
-        return AnswerColumns(
-            names,
-            list(map(USER_DISPLAY, rows)),
-            list(map(bool, map(USER_ACTIVE, rows))),
-            list(map(self._ranks.__getitem__, map(USER_ID, rows))),
-            self._lookalikes(rows).marked("u", names),
-        )
+        object per row (the users are read as columns, and reordered in C loops)."""
+        if self._complete:
+            rows = self._rows
+            names = list(map(USER_NAME, rows))
+            shown = list(map(USER_DISPLAY, rows)) if display_names else None
+            active = list(map(bool, map(USER_ACTIVE, rows)))
+            ranks = list(map(self._ranks.__getitem__, map(USER_ID, rows)))
+        else:
+            # Read in one go, not through load_all(): the rows would be built only to be
+            # taken apart again.
+            with self._engine.connect() as conn:
+                found = store.user_columns(conn, self._ranks, display_names=display_names)
+            names, shown, active = found.user_names, found.display_names, found.active
+            ranks = list(map(self._ranks.__getitem__, found.ids))
+            if len(self.counts_by_role) > 1:
+                picked = _by_role(ranks, self._roles)
+                names, active, ranks = _pick(names, picked), _pick(active, picked), _pick(ranks, picked)
+                shown = None if shown is None else _pick(shown, picked)
+        return AnswerColumns(names, shown, active, ranks, self._lookalikes(names).marked("u", names))
 
     def why(self, rank: int) -> tuple[Role, Reason, str]:
         """The role, the reason and its explanation of the users of one rank."""
@@ -433,11 +445,20 @@ def _in_answer_order(
     """Rows in id order, sorted: highest role first, then userName, then id (stable sorts)."""
     rows.sort(key=USER_NAME)
     if not one_role:
-        # Sorted by a list of keys rather than a key function: the loops stay in C.
-        order = [-int(role) for role in roles]
-        keys = list(map(order.__getitem__, map(ranks.__getitem__, map(USER_ID, rows))))
-        rows[:] = map(rows.__getitem__, sorted(range(len(rows)), key=keys.__getitem__))
+        rows[:] = map(rows.__getitem__, _by_role(list(map(ranks.__getitem__, map(USER_ID, rows))), roles))
     return rows
+
+
+def _pick(column: list[T], positions: list[int]) -> list[T]:
+    return list(map(column.__getitem__, positions))
+
+
+def _by_role(ranks: list[int], roles: list[Role]) -> list[int]:
+    """The positions of ranks (one per user), highest role first; within a role, in the order given."""
+    # Sorted by a list of keys rather than a key function: the loops stay in C.
+    order = [-int(role) for role in roles]
+    keys = list(map(order.__getitem__, ranks))
+    return sorted(range(len(keys)), key=keys.__getitem__)
 
 
 class _OneUser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from itertools import compress
 from typing import TYPE_CHECKING
 
 from groupwarden.cli.common import context_of
@@ -34,7 +35,7 @@ def cmd_who_can(args: argparse.Namespace) -> int:
 
     minimum = Role.parse(args.min)
     ctx = context_of(args)
-    answer = who_can(ctx, resolve.target(ctx, args.target), minimum=minimum)
+    answer = who_can(ctx, resolve.target(ctx, args.target), minimum=minimum, prefetch=0)
     if answer.plain:
         # The whole answer goes from the cursor's rows to the writer, column by column.
         (print_who_can_json if args.json else print_who_can_table)(answer, minimum, args.target)
@@ -57,52 +58,55 @@ def cmd_who_can(args: argparse.Namespace) -> int:
 
 def print_who_can_table(answer: WhoCan, minimum: Role, target: str) -> None:
     """who-can's table, as cmd_who_can prints it from UserAccess rows."""
-    from groupwarden.cli.output import marked, table_columns
+    from operator import add
 
-    found = answer.columns()
+    from groupwarden.cli.output import marked, table_by_key
+
+    found = answer.columns(display_names=False)
     if not found.ranks:
         print(f"nobody has {minimum} or more on {target}")
         return
-    notes = found.lookalikes
-    role_of, why_of = {}, {}
+    names = found.user_names
+    if notes := found.lookalikes:
+        names = list(names)
+        for i in compress(range(len(names)), map(notes.__contains__, names)):
+            names[i] = marked(names[i], notes[names[i]])
+    # A row's role, activity and why follow from its rank and activity: key rank * 2 + active.
+    rest: dict[int, tuple[str, str, str]] = {}
     for rank in set(found.ranks):
-        role, _reason, why_of[rank] = answer.why(rank)
-        role_of[rank] = str(role)
-    table_columns(
-        ["USERNAME", "ROLE", "ACTIVE", "WHY"],
-        [
-            [marked(name, notes.get(name)) for name in found.user_names] if notes else found.user_names,
-            list(map(role_of.__getitem__, found.ranks)),
-            list(map({True: "yes", False: "no"}.__getitem__, found.active)),
-            list(map(why_of.__getitem__, found.ranks)),
-        ],
-    )
+        role, _reason, why = answer.why(rank)
+        rest[rank * 2] = (str(role), "no", why)
+        rest[rank * 2 + 1] = (str(role), "yes", why)
+    keys = list(map(add, map((2).__mul__, found.ranks), found.active))
+    table_by_key(["USERNAME", "ROLE", "ACTIVE", "WHY"], names, keys, rest)
 
 
 def print_who_can_json(answer: WhoCan, minimum: Role, target: str) -> None:
     """who-can's --json, as emit_json prints the UserAccess rows: one template per rank and
     activity, made from a UserAccess's own to_dict(), filled with each user's fields."""
-    from operator import mod
+    from operator import add, mod
 
     from groupwarden.cli.output import emit_json_items, json_holes, json_template, json_values
     from groupwarden.services.access import UserAccess
 
-    found = answer.columns()
+    found = answer.columns(display_names=True)
+    assert found.display_names is not None
     holes = json_holes(3)
-    templates: dict[tuple[int, bool], str] = {}
+    # Keyed as the table's rows are: rank * 2 + active.
+    templates: dict[int, str] = {}
     for rank in set(found.ranks):
         role, reason, explanation = answer.why(rank)
         for active in (True, False):
             sample = UserAccess(0, holes[0], holes[1], active, role, reason, explanation, holes[2])
-            templates[rank, active] = json_template(sample, holes)
+            templates[rank * 2 + active] = json_template(sample, holes)
     notes = found.lookalikes
     values = zip(
         json_values(found.user_names),
         json_values(found.display_names),
-        json_values([notes.get(name) for name in found.user_names]) if notes else ["null"] * len(found.ranks),
+        json_values(list(map(notes.get, found.user_names))) if notes else ["null"] * len(found.ranks),
         strict=True,
     )
-    keys = zip(found.ranks, found.active, strict=True)
+    keys = map(add, map((2).__mul__, found.ranks), found.active)
     emit_json_items(map(mod, map(templates.__getitem__, keys), values))
 
 

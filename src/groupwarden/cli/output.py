@@ -44,7 +44,7 @@ def emit_json(result: Result | Iterable[Result]) -> None:
 
 # A list of tens of thousands of results that share a shape (a who-can answer) is printed from
 # templates instead: emit_json's text of one sample result whose varying fields hold
-# placeholders, each filled per result with that field's JSON. The text is emit_json's to the
+# placeholders, cut there, and filled per result with that field's JSON. The text is emit_json's to the
 # byte (tests compare the two); only the to_dict() of each result is not built.
 
 
@@ -54,16 +54,15 @@ def json_holes(count: int) -> list[str]:
     return [f"gw-hole-{token}-{i}" for i in range(count)]
 
 
-def json_template(sample: Result, holes: Sequence[str]) -> str:
-    """emit_json's text of sample as an item of a list, as a %-format with a %s for each hole,
-    in the order of holes, to fill with json_values()."""
+def json_template(sample: Result, holes: Sequence[str]) -> list[str]:
+    """emit_json's text of sample as an item of a list, cut at each hole (in the order of
+    holes): the len(holes) + 1 parts between which emit_json_filled puts the fields' JSON."""
     body = safe_json([sample.to_dict()], default=str)[2:-2]
     found = re.compile("|".join(re.escape(json.dumps(h)) for h in holes))
-    parts = found.split(body.replace("%", "%%"))
     order = [holes.index(json.loads(m)) for m in found.findall(body)]
     if order != list(range(len(holes))):
         raise ValueError("each placeholder must appear once, in order, in the sample's JSON")
-    return "%s".join(parts)
+    return found.split(body)
 
 
 def json_values(values: Iterable[str | None]) -> list[str]:
@@ -78,12 +77,22 @@ def json_values(values: Iterable[str | None]) -> list[str]:
     return texts
 
 
-def emit_json_items(items: Iterable[str]) -> None:
-    """Print a list whose items are json_template()s filled with json_values(), as emit_json
-    prints the list: both parts are safe already."""
+def emit_json_filled(
+    templates: Mapping[K, Sequence[str]], keys: Iterable[K], fields: Sequence[Sequence[str]]
+) -> None:
+    """Print a list whose item i is the json_template() templates[keys[i]] with fields[j][i]
+    (a json_values() text) in its hole j, as emit_json prints the list: both are safe already."""
+    parts = [{key: template[j] for key, template in templates.items()} for j in range(len(fields) + 1)]
+    keys = list(keys)
+    # A join of the pieces copies them; a %-format would scan each item's whole template.
+    pieces: list[Iterable[str]] = []
+    for part, field in zip(parts, fields, strict=False):
+        pieces += [map(part.__getitem__, keys), field]
+    pieces.append(map(parts[-1].__getitem__, keys))
+    items = map("".join, zip(*pieces, strict=True))
     out = sys.stdout
     first = True
-    for chunk in iter(lambda: list(islice(items, 1000)), []):
+    while chunk := list(islice(items, 1000)):
         out.write(("[\n" if first else ",\n") + ",\n".join(chunk))
         first = False
     out.write("[]\n" if first else "\n]\n")

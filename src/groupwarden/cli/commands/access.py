@@ -84,30 +84,28 @@ def print_who_can_table(answer: WhoCan, minimum: Role, target: str) -> None:
 def print_who_can_json(answer: WhoCan, minimum: Role, target: str) -> None:
     """who-can's --json, as emit_json prints the UserAccess rows: one template per rank and
     activity, made from a UserAccess's own to_dict(), filled with each user's fields."""
-    from operator import add, mod
+    from operator import add
 
-    from groupwarden.cli.output import emit_json_items, json_holes, json_template, json_values
+    from groupwarden.cli.output import emit_json_filled, json_holes, json_template, json_values
     from groupwarden.services.access import UserAccess
 
     found = answer.columns(display_names=True)
     assert found.display_names is not None
     holes = json_holes(3)
     # Keyed as the table's rows are: rank * 2 + active.
-    templates: dict[int, str] = {}
+    templates: dict[int, list[str]] = {}
     for rank in set(found.ranks):
         role, reason, explanation = answer.why(rank)
         for active in (True, False):
             sample = UserAccess(0, holes[0], holes[1], active, role, reason, explanation, holes[2])
             templates[rank * 2 + active] = json_template(sample, holes)
     notes = found.lookalikes
-    values = zip(
+    fields = [
         json_values(found.user_names),
         json_values(found.display_names),
         json_values(list(map(notes.get, found.user_names))) if notes else ["null"] * len(found.ranks),
-        strict=True,
-    )
-    keys = map(add, map((2).__mul__, found.ranks), found.active)
-    emit_json_items(map(mod, map(templates.__getitem__, keys), values))
+    ]
+    emit_json_filled(templates, map(add, map((2).__mul__, found.ranks), found.active), fields)
 
 
 def cmd_access(args: argparse.Namespace) -> int:

@@ -138,3 +138,31 @@ def test_counts_agree_where_the_database_counts_and_where_python_does(ctx: Conte
     counts = {g.name: g.effective_members for g in list_groups(ctx)}
     # user00 is in every group, so it is counted once: a group holds users i.. and user00.
     assert counts == {f"c{i:02d}": depth - i + (i > 0) for i in range(depth)}
+
+
+def test_members_read_a_group_at_a_time_or_by_chunks_agree(
+    deep: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """store.members_of reads few groups a query each and many in chunks (GROUP BY): the two
+    must hand the same members over, an empty group included."""
+    from groupwarden.store import access as access_store
+
+    empty = sync_snapshot(deep, Snapshot(users=[], groups=[SourceGroup("g-empty", "empty")]), source="other")
+    assert empty.groups_added == ["empty"]
+
+    def read() -> dict[int, list[int]]:
+        with deep.engine.connect() as conn:
+            ids = [row[0] for row in conn.exec_driver_sql("SELECT id FROM instance_groups").fetchall()]
+            found = access_store.members_of(conn, ids)
+        return {g: sorted(uid for run in runs for uid in run) for g, runs in found.items()}
+
+    for limit in ("GROUPS_ONE_BY_ONE", "GROUPS_ONE_BY_ONE_SQLITE"):
+        monkeypatch.setattr(access_store, limit, 10**6)
+    one_by_one = read()
+    for limit in ("GROUPS_ONE_BY_ONE", "GROUPS_ONE_BY_ONE_SQLITE"):
+        monkeypatch.setattr(access_store, limit, 0)
+    by_chunks = read()
+    # A group without members has no row to group by: its key is missing, not empty.
+    assert [m for m in one_by_one.values() if not m] == [[]]
+    assert {g: m for g, m in one_by_one.items() if m} == by_chunks
+    assert len(by_chunks) == DEPTH and sum(map(len, by_chunks.values())) == DEPTH

@@ -68,35 +68,39 @@ def user_columns(conn: Connection, wanted: Collection[int], *, display_names: bo
     """The users in wanted, column by column, by userName then id: what a printer of tens of
     thousands of users reads, without a row object per user."""
     ids = sorted(wanted)
-    if conn.dialect.name != "sqlite":
-        rows = bulk.fetch_rows(conn, f"{_USER_COLUMNS} WHERE id = ANY(%s) ORDER BY user_name, id", (ids,))
-        return UserColumns(
-            list(map(USER_ID, rows)),
-            list(map(USER_NAME, rows)),
-            list(map(USER_DISPLAY, rows)) if display_names else None,
-            list(map(bool, map(USER_ACTIVE, rows))),
-        )
-    # SQLite hands each column over as one JSON array, decoded in C: a row tuple per user
+    # Each column comes over as one array (JSON text on SQLite), decoded in C: a row per user
     # costs more than the lookups themselves.
-    display = "json_group_array(display_name)" if display_names else "NULL"
+    param: str | list[int]
+    if conn.dialect.name == "sqlite":
+        agg, among, param = "json_group_array", "IN (SELECT value FROM json_each(?))", json.dumps(ids)
+    else:
+        agg, among, param = "array_agg", "= ANY(%s)", ids
+    display = f"{agg}(display_name)" if display_names else "NULL"
     found = bulk.fetch_rows(
         conn,
-        f"SELECT json_group_array(id), json_group_array(user_name), {display},"
-        " json_group_array(active) FROM (SELECT id, user_name, display_name, active FROM users"
-        " WHERE id IN (SELECT value FROM json_each(?)) ORDER BY user_name, id)",
-        (json.dumps(ids),),
+        f"SELECT {agg}(id), {agg}(user_name), {display}, {agg}(active) FROM (SELECT id, user_name,"
+        f" display_name, active FROM users WHERE id {among} ORDER BY user_name, id) AS chosen",
+        (param,),
     )[0]
     out = UserColumns(
-        json.loads(found[0]),
-        json.loads(found[1]),
-        json.loads(found[2]) if display_names else None,
-        list(map(bool, json.loads(found[3]))),
+        _array(found[0]),
+        _array(found[1]),
+        _array(found[2]) if display_names else None,
+        list(map(bool, _array(found[3]))),
     )
     return out if _in_name_order(out) else _sorted_by_name(out)
 
 
+def _array(found: str | list[Any] | None) -> list[Any]:
+    """An aggregated array as the driver hands it: JSON text (SQLite), a list, or NULL for none."""
+    if isinstance(found, str):
+        values: list[Any] = json.loads(found)
+        return values
+    return found or []
+
+
 def _in_name_order(found: UserColumns) -> bool:
-    # SQLite keeps a subquery's order through the aggregate, but does not promise it.
+    # Both databases keep a subquery's order through the aggregate, but neither promises it.
     names, ids = found.user_names, found.ids
     if not all(map(le, names, islice(names, 1, None))):
         return False
@@ -164,22 +168,14 @@ def members_of(conn: Connection, group_ids: Collection[int]) -> dict[int, list[l
         # save, until there are thousands of groups (a deep chain).
         query = f"SELECT {members} FROM user_memberships WHERE group_id = {bulk.mark(conn)}"
         for group_id in group_ids:
-            out[group_id].append(_id_array(bulk.fetch_rows(conn, query, (group_id,))[0][0]))
+            out[group_id].append(_array(bulk.fetch_rows(conn, query, (group_id,))[0][0]))
         return out
     # On a server, many groups cost a round trip each: one query per chunk of them instead.
     for listed in bulk.id_lists(group_ids):
         query = f"SELECT group_id, {members} FROM user_memberships WHERE group_id IN ({listed})"
         for group_id, found in bulk.fetch_rows(conn, query + " GROUP BY group_id"):
-            out[group_id].append(_id_array(found))
+            out[group_id].append(_array(found))
     return out
-
-
-def _id_array(found: str | list[int] | None) -> list[int]:
-    """members_of's array as the driver hands it: JSON text (SQLite), a list, or NULL for none."""
-    if isinstance(found, str):
-        ids: list[int] = json.loads(found)
-        return ids
-    return found or []
 
 
 def removed_among(conn: Connection, ids: Collection[int]) -> list[int]:

@@ -313,7 +313,10 @@ def effective_access_each(
     found = {on: _rank(grants, fan, walks, members, group_names, user_names) for on, grants in kept.items()}
     if filled:
         # Direct grants to removed users are not live; removed members are dropped here.
-        removed = set(reads.removed_users({uid for answer in found.values() for uid in answer.best}))
+        answers = [answer.best for answer in found.values()]
+        # One target's users are its answer's keys already: no set of them is built.
+        everyone = answers[0] if len(answers) == 1 else set().union(*answers)
+        removed = set(reads.removed_users(everyone))
         for answer in found.values():
             # Walk the smaller side: a few removed users among many, or the reverse.
             gone = removed if len(removed) < len(answer.best) else removed.intersection(answer.best)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
@@ -16,6 +16,7 @@ from textual.containers import Vertical
 from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import RowKey
 
 from groupwarden.tui.messages import LoadFailed, LoadFinished, LoadRequest
 from groupwarden.tui.text import one_line, plain
@@ -74,10 +75,20 @@ def search_keys_of(
 
 
 class NavTable(DataTable[Text]):
+    """A DataTable of fixed-width columns and one-line rows, as a ListPane fills it."""
+
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        # DataTable measures every new cell to size the columns that fit their content; every
+        # column here has its width (and every row one line), so that would size nothing: a page
+        # of rows is 500 measures on each key typed into a filter.
+        if all(not column.auto_width for column in self.columns.values()):
+            new_rows = ()
+        super()._update_dimensions(new_rows)
 
 
 class FilterInput(Input):

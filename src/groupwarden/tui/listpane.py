@@ -90,6 +90,21 @@ class NavTable(DataTable[Text]):
             new_rows = ()
         super()._update_dimensions(new_rows)
 
+    def fit_rows(self) -> None:
+        """Take the size of the rows just added or cleared now, scrollbars with it, not when idle.
+
+        A filter that empties a page of rows (or fills an empty table) hides (or shows) the
+        scrollbar: sized on the table's next idle, as DataTable does, the table and then its
+        scrollbar each ask for a layout of the whole screen, one after the other; sized here,
+        while the key is handled, they ask for the same one.
+        """
+        if self._require_update_dimensions:
+            self._require_update_dimensions = False
+            new_rows = self._new_rows.copy()
+            self._new_rows.clear()
+            self._update_dimensions(new_rows)
+            self._refresh_scrollbars()
+
 
 class FilterInput(Input):
     """An Input that types without laying out the screen.
@@ -259,6 +274,7 @@ class ListPane(Vertical):
         self.table.clear()
         self.shown = 0
         self._show_more(max(cursor + 1, self.PAGE))
+        self.table.fit_rows()
         if cursor and cursor < self.table.row_count:
             self.table.move_cursor(row=cursor, animate=False)
         self._note()

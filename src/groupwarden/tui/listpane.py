@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
@@ -16,6 +16,7 @@ from textual.containers import Vertical
 from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import RowKey
 
 from groupwarden.tui.messages import LoadFailed, LoadFinished, LoadRequest
 from groupwarden.tui.text import one_line, plain
@@ -74,10 +75,35 @@ def search_keys_of(
 
 
 class NavTable(DataTable[Text]):
+    """A DataTable of fixed-width columns and one-line rows, as a ListPane fills it."""
+
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        # DataTable measures every new cell to size the columns that fit their content; every
+        # column here has its width (and every row one line), so that would size nothing: a page
+        # of rows is 500 measures on each key typed into a filter.
+        if all(not column.auto_width for column in self.columns.values()):
+            new_rows = ()
+        super()._update_dimensions(new_rows)
+
+    def fit_rows(self) -> None:
+        """Take the size of the rows just added or cleared now, scrollbars with it, not when idle.
+
+        A filter that empties a page of rows (or fills an empty table) hides (or shows) the
+        scrollbar: sized on the table's next idle, as DataTable does, the table and then its
+        scrollbar each ask for a layout of the whole screen, one after the other; sized here,
+        while the key is handled, they ask for the same one.
+        """
+        if self._require_update_dimensions:
+            self._require_update_dimensions = False
+            new_rows = self._new_rows.copy()
+            self._new_rows.clear()
+            self._update_dimensions(new_rows)
+            self._refresh_scrollbars()
 
 
 class FilterInput(Input):
@@ -248,6 +274,7 @@ class ListPane(Vertical):
         self.table.clear()
         self.shown = 0
         self._show_more(max(cursor + 1, self.PAGE))
+        self.table.fit_rows()
         if cursor and cursor < self.table.row_count:
             self.table.move_cursor(row=cursor, animate=False)
         self._note()

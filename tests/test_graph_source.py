@@ -124,8 +124,10 @@ def test_token_expiring_during_a_sync_is_refreshed_once(server: GraphServer, clo
     real_route = server.app.route
 
     def route(path: str, query: dict[str, str]) -> dict[str, Any]:
-        if path.endswith("/g03/members"):
-            server.app.expire_tokens()  # the token dies after this answer
+        if path.endswith("/v1.0/groups"):
+            # The token dies after the list of groups: every member listing, side by side,
+            # finds it dead, and one new token serves them all.
+            server.app.expire_tokens()
         return real_route(path, query)
 
     server.app.route = route  # type: ignore[method-assign]

@@ -11,7 +11,7 @@ import json
 from collections import defaultdict
 from collections.abc import Collection, Container, Mapping
 from dataclasses import dataclass
-from itertools import compress, islice
+from itertools import compress, groupby, islice
 from operator import eq, itemgetter, le
 from typing import Any
 
@@ -172,9 +172,20 @@ def members_of(conn: Connection, group_ids: Collection[int]) -> dict[int, list[l
         return out
     # On a server, many groups cost a round trip each: one query per chunk of them instead.
     for listed in bulk.id_lists(group_ids):
-        query = f"SELECT group_id, {members} FROM user_memberships WHERE group_id IN ({listed})"
-        for group_id, found in bulk.fetch_rows(conn, query + " GROUP BY group_id"):
-            out[group_id].append(_array(found))
+        among = f"FROM user_memberships WHERE group_id IN ({listed})"
+        if not sqlite:
+            for group_id, found in bulk.fetch_rows(
+                conn, f"SELECT group_id, {members} {among} GROUP BY group_id"
+            ):
+                out[group_id].append(_array(found))
+            continue
+        # Thousands of groups are mostly small ones (a deep chain): a JSON text to decode
+        # for each would cost more than their rows.
+        rows = bulk.fetch_rows(conn, f"SELECT group_id, user_id {among}")
+        # Rows of one group come together (the primary key leads with group_id), so a run
+        # per group costs C loops rather than a Python step per membership.
+        for group_id, run in groupby(rows, key=itemgetter(0)):
+            out[group_id].append(list(map(itemgetter(1), run)))
     return out
 
 

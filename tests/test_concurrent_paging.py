@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -284,3 +285,72 @@ def test_graph_member_listing_failing_for_good_fails_the_fetch(graph: GraphServe
     with pytest.raises(SyncError) as caught:
         graph_source(graph, 4).fetch()
     assert "/v1.0/groups/x07/members" in str(caught.value)
+
+
+class KeepAliveServer:
+    """An HTTP/1.1 server on 127.0.0.1 that keeps connections open and notes each one's port."""
+
+    def __init__(self, delay: float) -> None:
+        self.opened: list[int] = []
+        self.closed: list[int] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def handle(self) -> None:
+                owner.opened.append(self.client_address[1])
+                try:
+                    super().handle()
+                finally:
+                    owner.closed.append(self.client_address[1])
+
+            def do_GET(self) -> None:
+                time.sleep(delay)  # long enough for the requests sent side by side to overlap
+                body = b'{"ok": true}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_requests_in_flight_keep_one_connection_each_and_close_closes_them_all() -> None:
+    server = KeepAliveServer(0.05)
+    try:
+        client = HttpClient(concurrency=3, sleep=lambda _s: None)
+        with client:
+
+            def five_gets() -> None:
+                for n in range(5):
+                    client.get_json(f"{server.url}/page/{n}")
+
+            threads = [threading.Thread(target=five_gets) for _ in range(6)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            # 30 requests, at most 3 at once: each kept its connection for the next one.
+            assert 2 <= len(set(server.opened)) <= 3
+        for _ in range(200):  # the server notices a closed connection on its next read
+            if len(server.closed) == len(server.opened):
+                break
+            time.sleep(0.05)
+        assert sorted(server.closed) == sorted(server.opened)
+        with pytest.raises(RuntimeError):
+            client.get(f"{server.url}/after-close")
+    finally:
+        server.stop()

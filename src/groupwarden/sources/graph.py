@@ -21,6 +21,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
+from contextlib import ExitStack
 from functools import partial
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlencode
@@ -296,7 +297,13 @@ class GraphSource:
             "sleep": self._sleep,
             "max_total_wait": self._max_total_wait,
         }
-        with HttpClient({"Accept": "application/json"}, **options) as login:
+        with ExitStack() as stack:
+            # Only a client secret ever asks the login endpoint for a token.
+            login = (
+                stack.enter_context(HttpClient({"Accept": "application/json"}, **options))
+                if self._secret
+                else None
+            )
             tokens = Tokens(
                 token=self._token,
                 tenant=self.tenant,

@@ -9,13 +9,17 @@ timeouts apply to each read, so a server dripping a byte at a time never trips t
 client has a deadline for all its requests together (the sync's), and a body is read in
 bounded steps, decompressing it ourselves, up to a size cap (a gzip bomb stops there).
 
-Requests may come from several threads at once (the sources page concurrently; httpx.Client
-is thread-safe). A gate bounds how many are in flight: a 429 halves that number for the rest
-of the client's life, and while its Retry-After runs no other request starts either.
+Requests may come from several threads at once (the sources page concurrently). A gate bounds
+how many are in flight: a 429 halves that number for the rest of the client's life, and while
+its Retry-After runs no other request starts either. Each request in flight has an
+httpx.Client of its own (one connection each, kept for the next request): httpx's shared
+connection pool checks every connection, under a lock and with a poll() each, twice a
+request, which at loopback speed cost more than running side by side gained.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -168,6 +172,47 @@ class _Gate:
             self.cond.notify_all()
 
 
+@functools.cache
+def _default_tls() -> ssl.SSLContext:
+    """httpx's default verifying context, built once: loading the CA bundle takes some 40 ms,
+    and every fetch makes a client, every request in flight one more."""
+    return httpx.create_ssl_context()
+
+
+class _Clients:
+    """The httpx.Clients of an HttpClient: one per request in flight, reused as they come back."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+        self.first = httpx.Client(**settings)
+        self.made = [self.first]
+        self.idle = [self.first]
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def take(self) -> httpx.Client:
+        # list.pop and list.append are atomic: the lock is only for making one.
+        try:
+            return self.idle.pop()
+        except IndexError:
+            pass
+        with self.lock:
+            if self.closed:
+                return self.first  # closed: the request fails as it did with one client
+            client = httpx.Client(**self.settings)
+            self.made.append(client)
+            return client
+
+    def give(self, client: httpx.Client) -> None:
+        self.idle.append(client)
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            for client in self.made:
+                client.close()
+
+
 class _Overdue(Exception):
     """A deadline passed while a request was in flight."""
 
@@ -243,7 +288,7 @@ class HttpClient:
                     " check the file is a readable PEM bundle"
                 ) from None
         else:
-            tls = True
+            tls = _default_tls()
         self.max_attempts = max(1, max_attempts)
         self.max_wait = max_wait
         self.max_total_wait = max_total_wait
@@ -264,17 +309,21 @@ class HttpClient:
         #: Bounds the requests in flight at once; a 429 lowers it.
         self.gate = _Gate(concurrency)
         sent = {"Accept-Encoding": ACCEPT_ENCODING, **(headers or {})}
-        self.client = httpx.Client(
-            headers=sent,
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            verify=tls,
-            auth=auth,
-            transport=transport,
-            follow_redirects=False,
+        self._clients = _Clients(
+            {
+                "headers": sent,
+                "timeout": httpx.Timeout(timeout, connect=connect_timeout),
+                "verify": tls,
+                "auth": auth,
+                "transport": transport,
+                "follow_redirects": False,
+            }
         )
+        #: The first of the clients, for what does not send (building a URL to show).
+        self.client = self._clients.first
 
     def close(self) -> None:
-        self.client.close()
+        self._clients.close()
 
     def __enter__(self) -> HttpClient:
         return self
@@ -423,27 +472,31 @@ class HttpClient:
         if budget < self.timeout or budget < self.connect_timeout:
             # No single wait may outlast the deadline either.
             timeout = httpx.Timeout(min(self.timeout, budget), connect=min(self.connect_timeout, budget))
-        request = self.client.build_request(
-            method, url, params=params, data=data, json=json_body, timeout=timeout
-        )
-        response = self.client.send(request, stream=True)
-        if response.is_stream_consumed:
-            # An in-memory transport (a test's) hands over a body it has read already.
-            if len(response.content) > self.max_body:
-                raise self._too_big(where(), "")
-            return response
+        client = self._clients.take()
         try:
-            coding = response.headers.get("Content-Encoding", "identity").strip().lower()
-            if coding == "identity":
-                body = self._read_plain(response, ends, where)
-                headers: httpx.Headers = response.headers
-            else:
-                body = self._read_encoded(response, coding, ends, where)
-                headers = httpx.Headers(
-                    [(k, v) for k, v in response.headers.multi_items() if k not in _CODING_HEADERS]
-                )
+            request = client.build_request(
+                method, url, params=params, data=data, json=json_body, timeout=timeout
+            )
+            response = client.send(request, stream=True)
+            if response.is_stream_consumed:
+                # An in-memory transport (a test's) hands over a body it has read already.
+                if len(response.content) > self.max_body:
+                    raise self._too_big(where(), "")
+                return response
+            try:
+                coding = response.headers.get("Content-Encoding", "identity").strip().lower()
+                if coding == "identity":
+                    body = self._read_plain(response, ends, where)
+                    headers: httpx.Headers = response.headers
+                else:
+                    body = self._read_encoded(response, coding, ends, where)
+                    headers = httpx.Headers(
+                        [(k, v) for k, v in response.headers.multi_items() if k not in _CODING_HEADERS]
+                    )
+            finally:
+                response.close()
         finally:
-            response.close()
+            self._clients.give(client)
         return httpx.Response(response.status_code, headers=headers, content=body, request=request)
 
     def _read_plain(self, response: httpx.Response, ends: float, where: Callable[[], str]) -> bytes:

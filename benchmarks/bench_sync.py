@@ -44,6 +44,7 @@ from groupwarden.services.context import Context
 from groupwarden.services.layout import add_workspace
 from groupwarden.services.reconcile import DeletionGuard, SyncDiff, reconcile
 from groupwarden.services.sync import refresh_after
+from groupwarden.store import access as access_store
 from groupwarden.store.db import write_transaction
 from groupwarden.store.models import Folder, Grant
 
@@ -270,6 +271,13 @@ def who_can_printed(ctx: Context, target: str, as_json: bool) -> int:
         return sink.tell()
 
 
+def users_by_name(ctx: Context, user_ids: list[int]) -> int:
+    """The one read of the printed table past the rule: the answer's users, column by column,
+    in name order, as WhoCan.columns() reads them."""
+    with ctx.engine.connect() as conn:
+        return len(access_store.user_columns(conn, user_ids, display_names=False).ids)
+
+
 def access_of_named(ctx: Context, user_name: str) -> tuple[str, list[TargetAccess]]:
     """access_of() with the user resolved first, as the command line does."""
     return access_of(ctx, resolve.user(ctx, user_name))
@@ -308,6 +316,8 @@ def access_rows(ctx: Context, directory: Directory, params: Params, runs: int) -
         json_ms, _size = median_ms(partial(who_can_printed, ctx, target, True), runs)
         all_ms, everyone = median_ms(partial(who_can_all_rows, ctx, target), runs)
         acc_ms, (_name, reached) = median_ms(partial(access_of_named, ctx, heavy), runs)
+        user_ids = [a.user_id for a in everyone]
+        read_ms, _count = median_ms(partial(users_by_name, ctx, user_ids), runs)
     finally:
         gc.unfreeze()
         plain.close()
@@ -343,6 +353,13 @@ def access_rows(ctx: Context, directory: Directory, params: Params, runs: int) -
             f"< {TARGET_PRINTED_MS:g} ms",
             json_ms < TARGET_PRINTED_MS,
             "every row as `who-can --json` prints it, to /dev/null",
+        ),
+        Row(
+            "    of which: the answer's users read by name",
+            read_ms,
+            read_ms / floor_ms,
+            note=f"store.user_columns alone: {len(user_ids)} users' names and activity, in name order;"
+            " information, no target",
         ),
         Row(
             f"who-can {target} (all rows, kept)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from itertools import compress
+from operator import add
 from typing import TYPE_CHECKING
 
 from groupwarden.cli.common import context_of
@@ -11,7 +12,7 @@ from groupwarden.cli.common import context_of
 if TYPE_CHECKING:
     from groupwarden.cli.common import Subparsers
     from groupwarden.domain.roles import Role
-    from groupwarden.services.access import WhoCan
+    from groupwarden.services.access import AnswerColumns, WhoCan
 
 
 def register(sub: Subparsers) -> None:
@@ -37,7 +38,7 @@ def cmd_who_can(args: argparse.Namespace) -> int:
     ctx = context_of(args)
     answer = who_can(ctx, resolve.target(ctx, args.target), minimum=minimum, prefetch=0)
     if answer.plain:
-        # The whole answer goes from the cursor's rows to the writer, column by column.
+        # The whole answer goes from the database's columns to the writer, with no row object.
         (print_who_can_json if args.json else print_who_can_table)(answer, minimum, args.target)
         return 0
     if args.json:
@@ -58,8 +59,6 @@ def cmd_who_can(args: argparse.Namespace) -> int:
 
 def print_who_can_table(answer: WhoCan, minimum: Role, target: str) -> None:
     """who-can's table, as cmd_who_can prints it from UserAccess rows."""
-    from operator import add
-
     from groupwarden.cli.output import marked, table_by_key
 
     found = answer.columns(display_names=False)
@@ -71,28 +70,29 @@ def print_who_can_table(answer: WhoCan, minimum: Role, target: str) -> None:
         names = list(names)
         for i in compress(range(len(names)), map(notes.__contains__, names)):
             names[i] = marked(names[i], notes[names[i]])
-    # A row's role, activity and why follow from its rank and activity: key rank * 2 + active.
     rest: dict[int, tuple[str, str, str]] = {}
     for rank in set(found.ranks):
         role, _reason, why = answer.why(rank)
         rest[rank * 2] = (str(role), "no", why)
         rest[rank * 2 + 1] = (str(role), "yes", why)
-    keys = list(map(add, map((2).__mul__, found.ranks), found.active))
-    table_by_key(["USERNAME", "ROLE", "ACTIVE", "WHY"], names, keys, rest)
+    table_by_key(["USERNAME", "ROLE", "ACTIVE", "WHY"], names, _row_keys(found), rest)
+
+
+def _row_keys(found: AnswerColumns) -> list[int]:
+    """Each row's rank * 2 + active: all a row's cells but its user's own follow from it."""
+    return list(map(add, map((2).__mul__, found.ranks), found.active))
 
 
 def print_who_can_json(answer: WhoCan, minimum: Role, target: str) -> None:
     """who-can's --json, as emit_json prints the UserAccess rows: one template per rank and
     activity, made from a UserAccess's own to_dict(), filled with each user's fields."""
-    from operator import add
-
     from groupwarden.cli.output import emit_json_filled, json_holes, json_template, json_values
     from groupwarden.services.access import UserAccess
 
     found = answer.columns(display_names=True)
     assert found.display_names is not None
     holes = json_holes(3)
-    # Keyed as the table's rows are: rank * 2 + active.
+    # Keyed as _row_keys() keys the rows.
     templates: dict[int, list[str]] = {}
     for rank in set(found.ranks):
         role, reason, explanation = answer.why(rank)
@@ -105,7 +105,7 @@ def print_who_can_json(answer: WhoCan, minimum: Role, target: str) -> None:
         json_values(found.display_names),
         json_values(list(map(notes.get, found.user_names))) if notes else ["null"] * len(found.ranks),
     ]
-    emit_json_filled(templates, map(add, map((2).__mul__, found.ranks), found.active), fields)
+    emit_json_filled(templates, _row_keys(found), fields)
 
 
 def cmd_access(args: argparse.Namespace) -> int:

@@ -44,8 +44,8 @@ def emit_json(result: Result | Iterable[Result]) -> None:
 
 # A list of tens of thousands of results that share a shape (a who-can answer) is printed from
 # templates instead: emit_json's text of one sample result whose varying fields hold
-# placeholders, cut there, and filled per result with that field's JSON. The text is emit_json's to the
-# byte (tests compare the two); only the to_dict() of each result is not built.
+# placeholders, cut there, and filled per result with that field's JSON. The text is
+# emit_json's to the byte (tests compare the two); only the to_dict() of each result is not built.
 
 
 def json_holes(count: int) -> list[str]:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
-from tui_helpers import app_for, main, settle
+from tui_helpers import app_for, main, reads_held, settle
 
 from groupwarden.services.context import Context
 from groupwarden.tui.listpane import ListPane
@@ -20,21 +16,6 @@ pytestmark = pytest.mark.slow
 
 # The fixture's live groups, as the groups pane sorts them.
 ENG = ["eng", "eng-oncall"]
-
-
-@contextmanager
-def reads_held(ctx: Context) -> Iterator[threading.Event]:
-    """Every statement waits (in its worker) until the event is set."""
-    gate = threading.Event()
-
-    def wait(*_args: object) -> None:
-        gate.wait(30)
-
-    event.listen(ctx.engine, "before_cursor_execute", wait)
-    try:
-        yield gate
-    finally:
-        gate.set()
 
 
 def cells(names: list[str]) -> list[str]:

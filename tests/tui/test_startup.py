@@ -5,16 +5,12 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 from textual.widgets import Footer
-from tui_helpers import app_for, main, settle
+from tui_helpers import app_for, main, reads_held, settle
 
 from groupwarden.cli.commands.app import tui_app
 from groupwarden.cli.main import build_parser
@@ -26,24 +22,6 @@ from groupwarden.tui.main_screen import MainScreen
 
 # Starts servers, processes or whole apps: left out of the quick loop (pytest -m 'not slow').
 pytestmark = pytest.mark.slow
-
-
-@contextmanager
-def reads_held(ctx: Context) -> Iterator[threading.Event]:
-    """Every statement waits (in its worker) until the event is set: the groups' first rows do
-    not arrive, so the screen stays as it starts, for as long as the test needs."""
-    gate = threading.Event()
-
-    def wait(*_args: object) -> None:
-        gate.wait(30)
-
-    # Left listening once the gate is open (it waits for nothing then): removing it while a
-    # worker runs the listeners would change them under that worker.
-    event.listen(ctx.engine, "before_cursor_execute", wait)
-    try:
-        yield gate
-    finally:
-        gate.set()
 
 
 def panes_of(screen: MainScreen) -> list[str]:

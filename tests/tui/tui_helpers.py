@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +133,21 @@ async def ask_to_revoke(pilot: Pilot[None]) -> ConfirmDialog:
 async def answer(pilot: Pilot[None], yes: bool) -> None:
     await pilot.press("y" if yes else "n")
     await settle(pilot)
+
+
+@contextmanager
+def reads_held(ctx: Context) -> Iterator[threading.Event]:
+    """Every statement waits (in its worker) until the event is set: no rows arrive, so the
+    screen stays as it is, for as long as the test needs."""
+    gate = threading.Event()
+
+    def wait(*_args: object) -> None:
+        gate.wait(30)
+
+    # Left listening once the gate is open (it waits for nothing then): removing it while a
+    # worker runs the listeners would change them under that worker.
+    event.listen(ctx.engine, "before_cursor_execute", wait)
+    try:
+        yield gate
+    finally:
+        gate.set()

@@ -37,6 +37,10 @@ def cell_width(text: str) -> int:
 
 def clip(text: str, width: int) -> str:
     """Cut text to at most width terminal columns, marking the cut with an ellipsis."""
+    if text.isascii() and text.isprintable():
+        # Nothing to escape and one column a character: the cut is a slice, with no width
+        # looked up per character (a screen cuts hundreds of cells on each key).
+        return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
     text = printable(text)
     if cell_width(text) <= width:
         return text

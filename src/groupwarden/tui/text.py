@@ -12,10 +12,9 @@ from groupwarden.domain.text import clip, printable, shorten
 def plain(value: object, width: int | None = None, style: str = "") -> Text:
     """A Text that shows value literally: no markup, no control characters, cut to width."""
     raw = "" if value is None else str(value)
-    if raw.isascii() and raw.isprintable():
-        # Most cells: nothing to escape and one column a character, so a cut (as clip makes it)
-        # is the first width - 1 characters and the ellipsis.
-        shown = raw if not width or len(raw) <= width else f"{raw[: width - 1]}…"
+    if raw.isascii() and raw.isprintable() and (not width or len(raw) <= width):
+        # Most cells: nothing to escape and one column a character, so nothing to cut either.
+        shown = raw
     else:
         shown = clip(raw, width) if width else printable(raw)
     return Text(shown, style=style, no_wrap=True, overflow="ellipsis", end="")
